@@ -1,0 +1,4 @@
+//! Fault injection (placeholder until implemented).
+
+#[derive(Debug, Default)]
+pub struct FaultCounters {}

@@ -1,0 +1,1 @@
+//! World generator (placeholder until implemented).
