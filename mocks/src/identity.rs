@@ -28,9 +28,13 @@ pub struct IdentitySetup {
     pub files: IdentityFiles,
 }
 
-pub fn setup(_config: &MockConfig, _tenant_id: &str, files_dir: &Path) -> anyhow::Result<IdentitySetup> {
+pub fn setup(config: &MockConfig, _tenant_id: &str, files_dir: &Path) -> anyhow::Result<IdentitySetup> {
     Ok(IdentitySetup {
-        principals: Vec::new(),
+        principals: config
+            .principals
+            .iter()
+            .map(crate::state::principal_from_config)
+            .collect(),
         state: IdentityState::default(),
         files: IdentityFiles {
             client_id: String::new(),

@@ -164,3 +164,28 @@ impl MockState {
         *self.faults.lock().expect("faults lock") = crate::faults::FaultCounters::default();
     }
 }
+
+/// A principal described in `world.json` (`mock.principals`). Object ids default to one derived
+/// from the client id, so a world file stays short.
+pub fn principal_from_config(c: &crate::config::PrincipalConfig) -> Principal {
+    let object_id = if c.object_id.is_empty() {
+        format!(
+            "00000000-0000-0000-0000-{:0>12}",
+            c.client_id.replace('-', "").chars().take(12).collect::<String>()
+        )
+    } else {
+        c.object_id.clone()
+    };
+    Principal {
+        label: format!("config:{}", c.client_id),
+        kind: PrincipalKind::ServicePrincipal,
+        client_id: c.client_id.clone(),
+        object_id,
+        client_secret: c.client_secret.clone(),
+        certificate: None,
+        federated: false,
+        subscriptions: c.subscriptions.clone(),
+        actions: c.actions.clone(),
+        not_actions: c.not_actions.clone(),
+    }
+}
