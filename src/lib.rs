@@ -1,14 +1,9 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! azaudit: audits what Kubernetes' Azure cloud provider creates, leaks and drifts.
+//!
+//! Layers (ARCHITECTURE.md): `inventory` (what we saw), `checks` (what we conclude), `report` (how we
+//! say it) are pure and never `use` the I/O modules (`arm`, `kube`, `auth`); `collect` and
+//! `snapshot` are the only places that turn I/O into an [`inventory::Inventory`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod conventions;
+pub mod inventory;
+pub mod snapshot;

@@ -1,0 +1,171 @@
+//! The world directory as azaudit's offline input and snapshot output.
+//!
+//! Reading: a [`World`] (from disk, or the embedded demo) becomes an [`Inventory`] through the
+//! same [`InventoryBuilder`] that live collection uses. Writing (`azaudit snapshot`) lives in
+//! `write.rs` once live collection exists.
+
+use azaudit_world::World;
+use serde_json::Value;
+
+use crate::inventory::convert::InventoryBuilder;
+use crate::inventory::json::str_at;
+use crate::inventory::{ArmKind, CloudConfigSource, Cluster, Gap, GapScope, Inventory, K8sKind};
+
+/// Builds the inventory of a world. Load problems that lost data become gaps, as do the gaps a
+/// snapshot recorded in `world.json`.
+pub fn inventory_from_world(world: &World) -> Inventory {
+    let mut b = InventoryBuilder::new();
+    for s in world.subscription_ids() {
+        b.add_subscription(&s);
+    }
+    for r in world.resources.values() {
+        if let Some(kind) = ArmKind::from_arm_type(&r.type_) {
+            b.add_arm(kind, &r.value, None);
+        }
+    }
+    let mut names: Vec<String> = world.clusters.keys().cloned().collect();
+    for m in &world.meta.clusters {
+        if !names.contains(&m.name) {
+            names.push(m.name.clone());
+        }
+    }
+    for name in names {
+        let meta = world.meta.clusters.iter().find(|m| m.name == name);
+        let objects = world.clusters.get(&name);
+        let cloud_config =
+            objects
+                .and_then(|o| o.cloud_config.as_ref())
+                .map(|(path, text)| CloudConfigSource {
+                    reference: format!("file://{}", path.display()),
+                    text: text.clone(),
+                    file_mode: None,
+                });
+        let cc: Option<Value> = cloud_config
+            .as_ref()
+            .and_then(|c| serde_json::from_str(&c.text).ok());
+        let mut cluster = Cluster {
+            name: name.clone(),
+            cluster_name_tag: meta
+                .and_then(|m| m.cluster_name_tag.clone())
+                .unwrap_or_else(|| crate::conventions::DEFAULT_CLUSTER_NAME.to_string()),
+            subscription_id: meta
+                .and_then(|m| m.subscription_id.clone())
+                .or_else(|| cc.as_ref().and_then(|c| str_at(c, &["subscriptionId"]))),
+            resource_group: meta
+                .and_then(|m| m.resource_group.clone())
+                .or_else(|| cc.as_ref().and_then(|c| str_at(c, &["resourceGroup"]))),
+            cloud_config,
+            services: Vec::new(),
+            nodes: Vec::new(),
+            endpoint_slices: Vec::new(),
+            pods: Vec::new(),
+            incomplete: Vec::new(),
+        };
+        match objects {
+            Some(o) => b.fill_cluster(&mut cluster, &o.objects),
+            None => {
+                for kind in [
+                    K8sKind::Services,
+                    K8sKind::Nodes,
+                    K8sKind::EndpointSlices,
+                    K8sKind::Pods,
+                ] {
+                    cluster.incomplete.push(kind);
+                    b.add_gap(Gap {
+                        scope: GapScope::Kubernetes {
+                            cluster: name.clone(),
+                            kind,
+                        },
+                        cause: "world.json names this cluster but the world has no k8s/ folder for it".into(),
+                    });
+                }
+            }
+        }
+        if cluster.subscription_id.is_none() {
+            cluster.subscription_id = cluster.nodes.iter().find_map(|n| {
+                n.provider_id
+                    .as_deref()
+                    .map(crate::conventions::ProviderId::parse)
+                    .and_then(|p| p.subscription().map(str::to_string))
+            });
+        }
+        b.add_cluster(cluster);
+    }
+    for p in world.problems.iter().filter(|p| p.lost_data) {
+        b.add_gap(Gap {
+            scope: GapScope::Other {
+                what: format!("snapshot file {}", p.path.display()),
+            },
+            cause: p.reason.clone(),
+        });
+    }
+    for g in &world.meta.gaps {
+        let gap = serde_json::from_value::<Gap>(g.clone()).unwrap_or_else(|_| Gap {
+            scope: GapScope::Other {
+                what: "recorded in world.json".into(),
+            },
+            cause: g.to_string(),
+        });
+        b.add_gap(gap);
+    }
+    let mut inv = b.finish();
+    // A recorded Kubernetes gap marks that cluster's listing incomplete.
+    let k8s_gaps: Vec<(String, K8sKind)> = inv
+        .gaps
+        .iter()
+        .filter_map(|g| match &g.scope {
+            GapScope::Kubernetes { cluster, kind } => Some((cluster.clone(), *kind)),
+            _ => None,
+        })
+        .collect();
+    for (cluster, kind) in k8s_gaps {
+        if let Some(c) = inv.clusters.iter_mut().find(|c| c.name == cluster)
+            && !c.incomplete.contains(&kind)
+        {
+            c.incomplete.push(kind);
+        }
+    }
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixtures_world() -> Option<PathBuf> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/world");
+        p.is_dir().then_some(p)
+    }
+
+    /// Every real response in shared/fixtures converts; nothing is lost but what lacks an id.
+    #[test]
+    fn shared_fixture_world_converts() {
+        let Some(dir) = fixtures_world() else {
+            panic!("../shared/fixtures/world is missing: the fixtures are part of the test input");
+        };
+        let world = World::load(&dir).unwrap();
+        assert!(
+            world.problems.iter().all(|p| !p.lost_data),
+            "{:?}",
+            world.problems
+        );
+        let inv = inventory_from_world(&world);
+        assert!(!inv.load_balancers.is_empty());
+        assert!(!inv.public_ips.is_empty());
+        assert!(!inv.nsgs.is_empty());
+        assert!(!inv.nics.is_empty());
+        assert!(!inv.vms.is_empty());
+        assert!(!inv.vmss.is_empty());
+        assert!(!inv.vmss_vms.is_empty());
+        assert!(!inv.usages.is_empty());
+        assert!(
+            inv.usages.iter().any(|u| u.current == 8.0),
+            "UsageList floats read as numbers"
+        );
+        assert_eq!(inv.notes, Vec::<String>::new(), "nothing skipped");
+        let sample = inv.clusters.iter().find(|c| c.name == "sample").unwrap();
+        assert!(!sample.services.is_empty());
+        assert!(!sample.nodes.is_empty());
+    }
+}
