@@ -169,11 +169,14 @@ impl ProviderId {
     }
 }
 
-/// A virtual-kubelet node (ACI virtual nodes): label `type=virtual-kubelet`, a virtual-kubelet
-/// taint, or a providerID of another scheme that is not empty.
+/// A virtual-kubelet node (rule-catalogue: label `type=virtual-kubelet`, a virtual-kubelet
+/// taint, or a non-empty providerID of another scheme than `azure://`).
 pub fn is_virtual_node(n: &Node) -> bool {
     n.meta.labels.get("type").is_some_and(|v| v == "virtual-kubelet")
         || n.taints.iter().any(|t| t.key.contains("virtual-kubelet"))
+        || n.provider_id
+            .as_deref()
+            .is_some_and(|p| !p.is_empty() && !p.starts_with("azure://"))
 }
 
 /// Unmanaged (`kubernetes.azure.com/managed=false`): on-prem, other clouds, virtual nodes.

@@ -4,6 +4,8 @@
 //! say it) are pure and never `use` the I/O modules (`arm`, `kube`, `auth`); `collect` and
 //! `snapshot` are the only places that turn I/O into an [`inventory::Inventory`].
 
+pub mod checks;
 pub mod conventions;
+pub mod findings;
 pub mod inventory;
 pub mod snapshot;
