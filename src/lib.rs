@@ -9,3 +9,8 @@ pub mod conventions;
 pub mod findings;
 pub mod inventory;
 pub mod snapshot;
+pub mod report;
+pub mod audit;
+pub mod cli;
+pub mod demo;
+pub mod rules_doc;

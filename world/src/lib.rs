@@ -133,7 +133,7 @@ pub struct World {
 /// Errors that stop a load altogether (a missing root); everything else is a [`Problem`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("world directory {path}: {source}")]
+    #[error("cannot read world directory {path}")]
     Root {
         path: PathBuf,
         #[source]

@@ -1,0 +1,115 @@
+//! The command line: clap derive types only. Parsing happens here; turning flags into validated
+//! settings happens in the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::findings::Severity;
+use crate::report::Format;
+
+pub const EXIT_CODES: &str = "Exit status:
+  0  the audit is complete and found nothing at or above --fail-on
+  1  the audit is complete and found something at or above --fail-on
+  2  the audit is incomplete (some list failed: see the report's gaps); beats 1
+  3  could not audit at all (usage, configuration or authentication error)";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "azaudit",
+    version,
+    about = "Audits what Kubernetes' Azure cloud provider leaves behind: orphaned public IPs, frontends, rules and NSG rules, empty backend pools, drifted nodes.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Colour in terminal output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr, no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Audit live estates (or a snapshot with --snapshot) and report findings.
+    #[command(after_help = EXIT_CODES)]
+    Audit(AuditArgs),
+    /// Audit the embedded demo world, served on loopback by the built-in mock, over HTTPS.
+    #[command(after_help = EXIT_CODES)]
+    Demo(ReportArgs),
+    /// List the rules.
+    Rules {
+        #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+        format: RulesFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Audit a world directory offline (from `azaudit snapshot`, or built by hand); no network.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Report format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Lowest severity that makes the exit status 1.
+    #[arg(long, value_parser = parse_severity, default_value = "high")]
+    pub fail_on: Severity,
+    /// Run only these rules (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "RULE")]
+    pub only: Vec<String>,
+    /// Skip these rules (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "RULE")]
+    pub skip: Vec<String>,
+    /// Timestamp to write as the report's generation time (RFC 3339), for reproducible reports.
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    Severity::parse(s).ok_or_else(|| format!("unknown severity {s:?}: use critical, high, medium, low or info"))
+}
