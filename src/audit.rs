@@ -48,10 +48,13 @@ pub fn now_rfc3339(override_: Option<&str>) -> anyhow::Result<String> {
     use time::format_description::well_known::Rfc3339;
     match override_ {
         Some(s) => {
-            time::OffsetDateTime::parse(s, &Rfc3339).with_context(|| format!("--now {s:?} is not RFC 3339"))?;
+            time::OffsetDateTime::parse(s, &Rfc3339)
+                .with_context(|| format!("--now {s:?} is not RFC 3339"))?;
             Ok(s.to_string())
         }
-        None => Ok(time::OffsetDateTime::now_utc().replace_nanosecond(0)?.format(&Rfc3339)?),
+        None => Ok(time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)?
+            .format(&Rfc3339)?),
     }
 }
 
@@ -91,7 +94,9 @@ pub fn exit_for(r: &AuditResult, fail_on: findings::Severity) -> Exit {
 /// Renders to stdout or `--output` (atomically). A closed stdout (`| head`) is not an error.
 pub fn emit(r: &AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::Result<()> {
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal { Format::Table } else { Format::Json });
+    let format = args
+        .format
+        .unwrap_or(if to_terminal { Format::Table } else { Format::Json });
     let color = match color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -100,7 +105,9 @@ pub fn emit(r: &AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::R
     let mut buf = Vec::new();
     report::render(r, format, color, &mut buf)?;
     match &args.output {
-        Some(path) => azaudit_world::write_atomic(path, &buf).with_context(|| format!("write {}", path.display()))?,
+        Some(path) => {
+            azaudit_world::write_atomic(path, &buf).with_context(|| format!("write {}", path.display()))?
+        }
         None => {
             let mut out = std::io::stdout().lock();
             match out.write_all(&buf).and_then(|_| out.flush()) {
@@ -125,7 +132,9 @@ pub fn report_load_problems(world: &azaudit_world::World) {
         }
     }
     if duplicates > 0 {
-        tracing::info!("{duplicates} resource id(s) appear in more than one file; the file that sorts last wins (-vv lists them)");
+        tracing::info!(
+            "{duplicates} resource id(s) appear in more than one file; the file that sorts last wins (-vv lists them)"
+        );
     }
 }
 
@@ -135,12 +144,15 @@ pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let Some(dir) = &args.snapshot else {
         bail!("live audits are not available yet: use --snapshot DIR (or `azaudit demo`)");
     };
-    let world = azaudit_world::World::load(dir).with_context(|| format!("read snapshot {}", dir.display()))?;
+    let world =
+        azaudit_world::World::load(dir).with_context(|| format!("read snapshot {}", dir.display()))?;
     report_load_problems(&world);
     let inv = crate::snapshot::inventory_from_world(&world);
     let result = build_result(
         &inv,
-        Source::Snapshot { path: dir.display().to_string() },
+        Source::Snapshot {
+            path: dir.display().to_string(),
+        },
         &args.report,
         CallStats::default(),
         started,

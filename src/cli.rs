@@ -111,5 +111,6 @@ pub struct ReportArgs {
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
-    Severity::parse(s).ok_or_else(|| format!("unknown severity {s:?}: use critical, high, medium, low or info"))
+    Severity::parse(s)
+        .ok_or_else(|| format!("unknown severity {s:?}: use critical, high, medium, low or info"))
 }

@@ -4,13 +4,13 @@
 //! say it) are pure and never `use` the I/O modules (`arm`, `kube`, `auth`); `collect` and
 //! `snapshot` are the only places that turn I/O into an [`inventory::Inventory`].
 
+pub mod audit;
 pub mod checks;
+pub mod cli;
 pub mod conventions;
+pub mod demo;
 pub mod findings;
 pub mod inventory;
-pub mod snapshot;
 pub mod report;
-pub mod audit;
-pub mod cli;
-pub mod demo;
 pub mod rules_doc;
+pub mod snapshot;

@@ -19,7 +19,9 @@ fn init_logging(g: &azaudit::cli::GlobalArgs) {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AZAUDIT_LOG").unwrap_or_else(|_| level.into());
-    let b = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    let b = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
     match g.log_format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.without_time().with_target(false).init(),

@@ -64,7 +64,11 @@ pub fn print(format: RulesFormat) -> anyhow::Result<()> {
                 t.add_row(vec![
                     r.info.id.to_string(),
                     r.info.default_severity.to_string(),
-                    if r.info.cleanup { "eligible".into() } else { "-".into() },
+                    if r.info.cleanup {
+                        "eligible".into()
+                    } else {
+                        "-".into()
+                    },
                     r.info.title.to_string(),
                 ]);
             }
@@ -74,5 +78,18 @@ pub fn print(format: RulesFormat) -> anyhow::Result<()> {
     match out.write_all(text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => Ok(r?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn docs_rules_md_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md");
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == super::markdown(),
+            "docs/rules.md is stale: run `cargo run -- rules --format markdown > docs/rules.md`"
+        );
     }
 }

@@ -73,10 +73,18 @@ pub fn report(r: &AuditResult) -> Report<'_> {
     }
     Report {
         schema_version: SCHEMA_VERSION,
-        tool: Tool { name: "azaudit", version: env!("CARGO_PKG_VERSION") },
+        tool: Tool {
+            name: "azaudit",
+            version: env!("CARGO_PKG_VERSION"),
+        },
         generated_at: &r.generated_at,
         complete: r.complete(),
-        scope: Scope { source: &r.source, subscriptions: &r.subscriptions, clusters: &r.clusters, rules: &r.rules },
+        scope: Scope {
+            source: &r.source,
+            subscriptions: &r.subscriptions,
+            clusters: &r.clusters,
+            rules: &r.rules,
+        },
         gaps: &r.gaps,
         summary: Summary {
             total: r.findings.len(),

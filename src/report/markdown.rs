@@ -12,20 +12,48 @@ fn cell(s: &str) -> String {
 pub fn render(r: &AuditResult, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "# azaudit report\n")?;
     writeln!(w, "- Generated: {}", r.generated_at)?;
-    writeln!(w, "- Subscriptions: {}", if r.subscriptions.is_empty() { "none".into() } else { r.subscriptions.join(", ") })?;
-    writeln!(w, "- Clusters: {}", if r.clusters.is_empty() { "none".into() } else { r.clusters.join(", ") })?;
+    writeln!(
+        w,
+        "- Subscriptions: {}",
+        if r.subscriptions.is_empty() {
+            "none".into()
+        } else {
+            r.subscriptions.join(", ")
+        }
+    )?;
+    writeln!(
+        w,
+        "- Clusters: {}",
+        if r.clusters.is_empty() {
+            "none".into()
+        } else {
+            r.clusters.join(", ")
+        }
+    )?;
     writeln!(
         w,
         "- Result: {}",
-        if r.complete() { "complete".to_string() } else { format!("**incomplete** ({} gap(s))", r.gaps.len()) }
+        if r.complete() {
+            "complete".to_string()
+        } else {
+            format!("**incomplete** ({} gap(s))", r.gaps.len())
+        }
     )?;
-    let counts: Vec<String> = Severity::ALL.iter().map(|s| format!("{} {}", r.count(*s), s)).collect();
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .map(|s| format!("{} {}", r.count(*s), s))
+        .collect();
     writeln!(w, "- Findings: {} ({})\n", r.findings.len(), counts.join(", "))?;
     if !r.gaps.is_empty() {
         writeln!(w, "## Not audited\n")?;
         writeln!(w, "| scope | cause |\n|---|---|")?;
         for g in &r.gaps {
-            writeln!(w, "| {} | {} |", cell(&serde_json::to_string(&g.scope).unwrap_or_default()), cell(&g.cause))?;
+            writeln!(
+                w,
+                "| {} | {} |",
+                cell(&serde_json::to_string(&g.scope).unwrap_or_default()),
+                cell(&g.cause)
+            )?;
         }
         writeln!(w)?;
     }
@@ -35,7 +63,10 @@ pub fn render(r: &AuditResult, w: &mut dyn Write) -> io::Result<()> {
             continue;
         }
         writeln!(w, "## {} ({})\n", sev.as_str().to_uppercase(), fs.len())?;
-        writeln!(w, "| rule | resource | cluster | finding | remediation |\n|---|---|---|---|---|")?;
+        writeln!(
+            w,
+            "| rule | resource | cluster | finding | remediation |\n|---|---|---|---|---|"
+        )?;
         for f in fs {
             writeln!(
                 w,

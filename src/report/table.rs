@@ -52,7 +52,9 @@ pub fn render(r: &AuditResult, color: bool, w: &mut dyn Write) -> io::Result<()>
             writeln!(w, "{title}")?;
         }
         let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_width(160);
+        t.load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(160);
         if !color {
             t.force_no_tty();
         }
@@ -62,7 +64,12 @@ pub fn render(r: &AuditResult, color: bool, w: &mut dyn Write) -> io::Result<()>
             if color {
                 rule = rule.fg(color_of(sev));
             }
-            t.add_row(vec![rule, Cell::new(short(&f.resource)), Cell::new(f.cluster.as_deref().unwrap_or("-")), Cell::new(&f.message)]);
+            t.add_row(vec![
+                rule,
+                Cell::new(short(&f.resource)),
+                Cell::new(f.cluster.as_deref().unwrap_or("-")),
+                Cell::new(&f.message),
+            ]);
         }
         writeln!(w, "{t}")?;
         writeln!(w)?;
@@ -76,7 +83,11 @@ pub fn render(r: &AuditResult, color: bool, w: &mut dyn Write) -> io::Result<()>
         w,
         "{} finding(s){} across {} subscription(s) and {} cluster(s); {} cleanup-eligible.",
         r.findings.len(),
-        if counts.is_empty() { String::new() } else { format!(" ({})", counts.join(", ")) },
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        },
         r.subscriptions.len(),
         r.clusters.len(),
         r.findings.iter().filter(|f| f.cleanup_eligible).count()
@@ -84,7 +95,12 @@ pub fn render(r: &AuditResult, color: bool, w: &mut dyn Write) -> io::Result<()>
     if !r.complete() {
         writeln!(w, "INCOMPLETE: {} part(s) could not be audited:", r.gaps.len())?;
         for g in &r.gaps {
-            writeln!(w, "  - {}: {}", serde_json::to_string(&g.scope).unwrap_or_default(), g.cause)?;
+            writeln!(
+                w,
+                "  - {}: {}",
+                serde_json::to_string(&g.scope).unwrap_or_default(),
+                g.cause
+            )?;
         }
     }
     Ok(())
