@@ -4,12 +4,15 @@
 //! say it) are pure and never `use` the I/O modules (`arm`, `kube`, `auth`); `collect` and
 //! `snapshot` are the only places that turn I/O into an [`inventory::Inventory`].
 
+pub mod arm;
 pub mod audit;
+pub mod auth;
 pub mod checks;
 pub mod cli;
 pub mod conventions;
 pub mod demo;
 pub mod findings;
+pub mod http;
 pub mod inventory;
 pub mod report;
 pub mod rules_doc;
