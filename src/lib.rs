@@ -17,3 +17,4 @@ pub mod inventory;
 pub mod report;
 pub mod rules_doc;
 pub mod snapshot;
+pub mod kube;
