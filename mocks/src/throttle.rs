@@ -309,18 +309,6 @@ impl Throttle {
         let gate = self.gate(Self::arm_key(ask), cap, rate, now);
         gate.blocked_until = Some(now + Duration::from_secs(retry_after.max(1)));
     }
-
-    /// The ARM bucket's remaining count without taking a token (for headers on refusals that
-    /// happen before admission, e.g. injected bursts).
-    pub fn peek(&mut self, now: Instant, ask: &Ask<'_>) -> Option<u64> {
-        let (cap, rate) = self.limits(ask.op);
-        if cap == 0 {
-            return None;
-        }
-        let gate = self.gate(Self::arm_key(ask), cap, rate, now);
-        gate.bucket.refill(now);
-        Some(gate.bucket.remaining())
-    }
 }
 
 #[cfg(test)]
@@ -418,7 +406,9 @@ mod tests {
         };
         t.note_429(t0, &ask, 2);
         assert!(t.admit(t0 + Duration::from_secs(1), &ask).unwrap_err().early);
-        assert_eq!(t.peek(t0, &ask), Some(10));
+        // The refusal took no token: after the wait, the whole bucket is there.
+        let after = t.admit(t0 + Duration::from_secs(3), &ask).unwrap();
+        assert_eq!(after.remaining, Some(9));
         assert_eq!(
             Scope::Tenant.remaining_header(Operation::Write),
             "x-ms-ratelimit-remaining-tenant-writes"

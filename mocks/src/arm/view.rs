@@ -93,6 +93,19 @@ pub(crate) fn subscription_json(world: &World, sub: &str, tenant_id: &str) -> Va
     })
 }
 
+const GROUP_TYPE: &str = "Microsoft.Resources/resourceGroups";
+
+/// A group known only from the id of a resource in it: that id's casing, the resource's location.
+fn derived_group(r: &ArmResource, sub: &str, rg: &str) -> Value {
+    json!({
+        "id": format!("/subscriptions/{sub}/resourceGroups/{rg}"),
+        "name": rg,
+        "type": GROUP_TYPE,
+        "location": r.location().unwrap_or("westeurope"),
+        "properties": {"provisioningState": "Succeeded"}
+    })
+}
+
 /// Resource groups of a subscription: `Microsoft.Resources/resourceGroups` resources of the
 /// world, plus groups that only appear in resource ids (with the location of their first
 /// resource). Sorted by name, case-insensitively.
@@ -100,40 +113,33 @@ pub(crate) fn resource_groups(world: &World, sub: &str) -> Vec<Value> {
     let mut groups: BTreeMap<String, Value> = BTreeMap::new();
     for r in in_subscription(world, sub) {
         let Some(p) = r.parsed_id() else { continue };
-        let Some(rg) = p.resource_group.clone() else {
+        let (Some(s), Some(rg)) = (p.subscription.as_deref(), p.resource_group.as_deref()) else {
             continue;
         };
         let key = rg.to_ascii_lowercase();
-        if p.provider.is_none() && r.type_is("Microsoft.Resources/resourceGroups") {
+        if p.provider.is_none() && r.type_is(GROUP_TYPE) {
             groups.insert(key, r.value.clone());
         } else {
-            groups.entry(key).or_insert_with(|| {
-                json!({
-                    "id": format!("/subscriptions/{}/resourceGroups/{rg}", p.subscription.as_deref().unwrap_or(sub)),
-                    "name": rg,
-                    "type": "Microsoft.Resources/resourceGroups",
-                    "location": r.location().unwrap_or("westeurope"),
-                    "properties": {"provisioningState": "Succeeded"}
-                })
-            });
+            groups.entry(key).or_insert_with(|| derived_group(r, s, rg));
         }
     }
     groups.into_values().collect()
 }
 
+/// One group, as [`resource_groups`] lists it, found with two lookups instead of a walk over the
+/// subscription (it is asked on every group-scoped request).
 pub(crate) fn resource_group(world: &World, sub: &str, rg: &str) -> Option<Value> {
-    resource_groups(world, sub).into_iter().find(|g| {
-        g.get("name")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| {
-                g.get("id")
-                    .and_then(Value::as_str)
-                    .and_then(ResourceId::parse)
-                    .and_then(|p| p.resource_group)
-            })
-            .is_some_and(|n| n.eq_ignore_ascii_case(rg))
-    })
+    let id = format!("/subscriptions/{sub}/resourceGroups/{rg}");
+    if let Some(r) = world.get(&id).filter(|r| r.type_is(GROUP_TYPE)) {
+        return Some(r.value.clone());
+    }
+    let first = under(world, format!("{}/", id_key(&id))).next()?;
+    let p = first.parsed_id()?;
+    Some(derived_group(
+        first,
+        p.subscription.as_deref()?,
+        p.resource_group.as_deref()?,
+    ))
 }
 
 /// Top-level resources of `full_type` in a subscription (and group), sorted by id.
