@@ -335,8 +335,9 @@ fn resource_request(ctx: &Ctx, group: &str, version: &str, rest: &[&str], query:
     }
 }
 
-/// Objects of a kind in a cluster, each with its namespace (`default` when the file left it out,
-/// as `kubectl create` would have) and the key the API server's storage sorts it by.
+/// Objects of a kind in a cluster as `(namespace, name, object)`, in world file order. The
+/// namespace is `default` when the file left it out, as `kubectl create` would have; it is empty
+/// for cluster-scoped kinds.
 fn objects_of<'a>(
     objects: Option<&'a ClusterObjects>,
     res: &'a Resource,
@@ -395,8 +396,10 @@ fn get_object(
     {
         Some(cloud_config_secret(text, objects))
     } else {
+        // The same object in two files: the file that sorts last wins, as for ARM ids.
         objects_of(objects, res)
-            .find(|(ns, n, _)| ns == namespace && n == name)
+            .filter(|(ns, n, _)| ns == namespace && n == name)
+            .last()
             .map(|(ns, _, o)| served(res, &ns, o))
     };
     match found {
@@ -514,7 +517,12 @@ fn list_objects(
             (key, ns, o)
         })
         .collect();
+    // A stable sort keeps file order among equal keys; of the same object in two files the one
+    // that sorts last wins (as for ARM ids), so keep the last of each run.
     all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.reverse();
+    all.dedup_by(|dup, kept| dup.0 == kept.0);
+    all.reverse();
     let begin = match &start {
         Some(s) => all.partition_point(|(k, _, _)| k.as_str() < s.as_str()),
         None => 0,

@@ -85,8 +85,13 @@ impl Mock {
         self.get_q(cluster, path, &[]).await
     }
 
-    /// Every item of a list, following `continue` with the given `limit`; checks each page.
+    /// Every item of a list, following `continue` with the given `limit`; checks each page, and
+    /// without selectors (`extra` empty) that `remainingItemCount` counts what is still to come.
     async fn list_all(&self, cluster: &str, path: &str, limit: usize, extra: &[(&str, &str)]) -> Vec<Value> {
+        let total = match extra.is_empty() {
+            true => Some(self.get(cluster, path).await.1["items"].as_array().unwrap().len()),
+            false => None,
+        };
         let limit_s = limit.to_string();
         let mut items = Vec::new();
         let mut token: Option<String> = None;
@@ -108,6 +113,11 @@ impl Mock {
                 Some(t) => {
                     assert!(!t.is_empty());
                     token = Some(t.to_string());
+                    let remaining = page["metadata"].get("remainingItemCount").and_then(Value::as_u64);
+                    match total {
+                        Some(total) => assert_eq!(remaining, Some((total - items.len()) as u64), "{path}"),
+                        None => assert_eq!(remaining, None, "{path}"),
+                    }
                 }
                 None => {
                     assert!(page["metadata"].get("remainingItemCount").is_none());
@@ -864,12 +874,18 @@ async fn tables_for_kubectl_get() {
 }
 
 #[tokio::test]
-async fn namespace_defaults_and_kinds_from_list_files() {
-    // Objects without a namespace are in `default`; kind-less items take it from the list kind.
+async fn namespace_defaults_duplicates_and_kinds_from_list_files() {
+    // Objects without a namespace are in `default`; kind-less items take it from the list kind;
+    // a duplicate is served once.
     let w = World::from_files(vec![
         (
             PathBuf::from("k8s/c1/svc.json"),
             br#"{"kind":"ServiceList","items":[{"metadata":{"name":"z"}},{"metadata":{"name":"a","namespace":"b"}}]}"#.to_vec(),
+        ),
+        // The same Service again in a file that sorts later: that one wins, once.
+        (
+            PathBuf::from("k8s/c1/tv.json"),
+            br#"{"kind":"Service","metadata":{"name":"a","namespace":"b","labels":{"v":"2"}}}"#.to_vec(),
         ),
         (
             PathBuf::from("k8s/c1/ignored.json"),
@@ -879,6 +895,9 @@ async fn namespace_defaults_and_kinds_from_list_files() {
     let m = start(w).await;
     let (_, list) = m.get("c1", "/api/v1/services").await;
     assert_eq!(names(list["items"].as_array().unwrap()), ["b/a", "default/z"]);
+    assert_eq!(list["items"][0]["metadata"]["labels"]["v"], "2");
+    let (_, a) = m.get("c1", "/api/v1/namespaces/b/services/a").await;
+    assert_eq!(a["metadata"]["labels"]["v"], "2");
     let (s, z) = m.get("c1", "/api/v1/namespaces/default/services/z").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(z["metadata"]["namespace"], "default");
