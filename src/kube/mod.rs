@@ -79,12 +79,24 @@ pub async fn targets(args: &KubeArgs) -> Result<Vec<Target>, KubeError> {
     }
     if args.in_cluster {
         let cfg = Config::incluster().map_err(KubeError::InCluster)?;
-        let client = Client::try_from(cfg).map_err(|source| KubeError::Client { context: "in-cluster".into(), source })?;
-        return Ok(vec![Target { name: "in-cluster".into(), client }]);
+        let client = Client::try_from(cfg).map_err(|source| KubeError::Client {
+            context: "in-cluster".into(),
+            source,
+        })?;
+        return Ok(vec![Target {
+            name: "in-cluster".into(),
+            client,
+        }]);
     }
     let kc = match &args.kubeconfig {
-        Some(p) => Kubeconfig::read_from(p).map_err(|source| KubeError::ReadKubeconfig { path: p.display().to_string(), source })?,
-        None => Kubeconfig::read().map_err(|source| KubeError::ReadKubeconfig { path: "$KUBECONFIG or ~/.kube/config".into(), source })?,
+        Some(p) => Kubeconfig::read_from(p).map_err(|source| KubeError::ReadKubeconfig {
+            path: p.display().to_string(),
+            source,
+        })?,
+        None => Kubeconfig::read().map_err(|source| KubeError::ReadKubeconfig {
+            path: "$KUBECONFIG or ~/.kube/config".into(),
+            source,
+        })?,
     };
     let names: Vec<String> = if args.all_contexts {
         kc.contexts.iter().map(|c| c.name.clone()).collect()
@@ -95,11 +107,20 @@ pub async fn targets(args: &KubeArgs) -> Result<Vec<Target>, KubeError> {
     };
     let mut out = Vec::new();
     for name in names {
-        let opts = KubeConfigOptions { context: Some(name.clone()), ..Default::default() };
+        let opts = KubeConfigOptions {
+            context: Some(name.clone()),
+            ..Default::default()
+        };
         let cfg = Config::from_custom_kubeconfig(kc.clone(), &opts)
             .await
-            .map_err(|source| KubeError::Context { context: name.clone(), source })?;
-        let client = Client::try_from(cfg).map_err(|source| KubeError::Client { context: name.clone(), source })?;
+            .map_err(|source| KubeError::Context {
+                context: name.clone(),
+                source,
+            })?;
+        let client = Client::try_from(cfg).map_err(|source| KubeError::Client {
+            context: name.clone(),
+            source,
+        })?;
         out.push(Target { name, client });
     }
     Ok(out)
@@ -123,13 +144,21 @@ fn describe(err: &kube::Error, what: &str) -> String {
             s.message
         ),
         kube::Error::Api(s) if s.code == 401 => {
-            format!("unauthorized listing {what}: the kubeconfig credentials were refused (expired token? run your login/exec plugin again): {}", s.message)
+            format!(
+                "unauthorized listing {what}: the kubeconfig credentials were refused (expired token? run your login/exec plugin again): {}",
+                s.message
+            )
         }
         other => format!("listing {what} failed: {other}"),
     }
 }
 
-async fn list_all<K>(api: Api<K>, kind: &str, labels: Option<&str>, listed: &mut Listed) -> Result<(), kube::Error>
+async fn list_all<K>(
+    api: Api<K>,
+    kind: &str,
+    labels: Option<&str>,
+    listed: &mut Listed,
+) -> Result<(), kube::Error>
 where
     K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
@@ -163,20 +192,43 @@ pub async fn list_cluster(t: &Target) -> Listed {
     let mut listed = Listed::default();
     let c = t.client.clone();
     if let Err(e) = list_all(Api::<Service>::all(c.clone()), "Service", None, &mut listed).await {
-        listed.failures.push((K8sKind::Services, describe(&e, "services")));
+        listed
+            .failures
+            .push((K8sKind::Services, describe(&e, "services")));
     }
     if let Err(e) = list_all(Api::<Node>::all(c.clone()), "Node", None, &mut listed).await {
         listed.failures.push((K8sKind::Nodes, describe(&e, "nodes")));
     }
-    if let Err(e) = list_all(Api::<EndpointSlice>::all(c.clone()), "EndpointSlice", None, &mut listed).await {
-        listed.failures.push((K8sKind::EndpointSlices, describe(&e, "endpointslices")));
+    if let Err(e) = list_all(
+        Api::<EndpointSlice>::all(c.clone()),
+        "EndpointSlice",
+        None,
+        &mut listed,
+    )
+    .await
+    {
+        listed
+            .failures
+            .push((K8sKind::EndpointSlices, describe(&e, "endpointslices")));
     }
-    if let Err(e) = list_all(Api::<Pod>::namespaced(c.clone(), "kube-system"), "Pod", None, &mut listed).await {
-        listed.failures.push((K8sKind::Pods, describe(&e, "pods in kube-system")));
+    if let Err(e) = list_all(
+        Api::<Pod>::namespaced(c.clone(), "kube-system"),
+        "Pod",
+        None,
+        &mut listed,
+    )
+    .await
+    {
+        listed
+            .failures
+            .push((K8sKind::Pods, describe(&e, "pods in kube-system")));
     }
     // The cloud config Secret is optional: most audit identities may not read Secrets.
     listed.requests += 1;
-    match Api::<Secret>::namespaced(c, "kube-system").get_opt("azure-cloud-provider").await {
+    match Api::<Secret>::namespaced(c, "kube-system")
+        .get_opt("azure-cloud-provider")
+        .await
+    {
         Ok(Some(s)) => {
             if let Some(data) = s.data.as_ref().and_then(|d| d.get("cloud-config")) {
                 listed.cloud_config = Some(CloudConfigSource {

@@ -145,7 +145,9 @@ mod tests {
     #[test]
     fn shared_fixture_world_converts() {
         let Some(dir) = fixtures_world() else {
-            panic!("shared/fixtures/world not found beside the checkout: the fixtures are part of the test input");
+            panic!(
+                "shared/fixtures/world not found beside the checkout: the fixtures are part of the test input"
+            );
         };
         let world = World::load(&dir).unwrap();
         assert!(
