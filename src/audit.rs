@@ -37,8 +37,8 @@ pub fn selected_rules(args: &ReportArgs) -> anyhow::Result<Vec<&'static str>> {
 }
 
 /// Runs the checks over an inventory.
-pub fn evaluate(inv: &Inventory, rules: &[&'static str]) -> Vec<findings::Finding> {
-    let ctx = Context::new(inv);
+pub fn evaluate(inv: &Inventory, rules: &[&'static str], stats: &CallStats) -> Vec<findings::Finding> {
+    let ctx = Context::new(inv).with_stats(stats);
     let mut f = checks::run(&ctx, Some(rules));
     findings::sort(&mut f);
     f
@@ -66,7 +66,7 @@ pub fn build_result(
     started: Instant,
 ) -> anyhow::Result<AuditResult> {
     let rules = selected_rules(args)?;
-    let findings = evaluate(inv, &rules);
+    let findings = evaluate(inv, &rules, &stats);
     Ok(AuditResult {
         generated_at: now_rfc3339(args.now.as_deref())?,
         source,
