@@ -793,155 +793,163 @@ fn free(c: &Cluster, f: impl Fn(&Svc) -> bool) -> Vec<usize> {
     (0..c.services.len()).filter(|&i| f(&c.services[i])).collect()
 }
 
+/// The Service rules, in planting order, with the Services each may use.
+const SERVICE_RULES: &[(&str, bool)] = &[
+    // (rule, external Services only)
+    ("service-pending-load-balancer", true),
+    ("service-pip-resource-group-mismatch", true),
+    ("service-without-ready-endpoints", false),
+    ("nsg-blocks-service-port", true),
+    ("lb-health-probe-mismatch", false),
+    ("orphaned-lb-rule", false),
+    ("dns-label-conflict", true),
+];
+
 fn plant_services(c: &mut Cluster, ctx: &mut Ctx, opts: &Options, truth: &mut Truth) {
     let n_lb = c.services.len();
     let n_ext = c.services.iter().filter(|s| !s.internal).count();
-
-    // service-pending-load-balancer: requested IP missing, or PIP made without a frontend.
-    let rule = "service-pending-load-balancer";
-    let k = planned(ctx.rng, opts.rate(rule), n_lb);
-    truth.candidates(rule, n_lb);
-    for (j, i) in choose(ctx.rng, free(c, Svc::plain_external), k).into_iter().enumerate() {
-        let pending = if j % 2 == 0 {
-            Pending::MissingIp(ctx.ips.public(ctx.rng))
-        } else {
-            Pending::PipNoFrontend
-        };
-        let s = &mut c.services[i];
-        s.pending = Some(pending);
-        s.dns_label = None;
-        s.assigned = true;
-        truth.planted(rule);
-    }
-
-    let rule = "service-pip-resource-group-mismatch";
-    let k = planned(ctx.rng, opts.rate(rule), n_ext);
-    truth.candidates(rule, n_ext);
-    for (j, i) in choose(ctx.rng, free(c, Svc::plain_external), k).into_iter().enumerate() {
-        let rg = c.shared_rg.clone();
-        let s = &mut c.services[i];
-        s.pending = Some(if j % 2 == 0 {
-            Pending::MismatchName {
-                pip: format!("pip-{}-{}", s.name, &s.uid[..5]),
-                rg,
+    // How many of each; a Service carries one defect at most, so when plain Services run short
+    // the rules take turns (one plant each per round) instead of the first ones taking all.
+    let mut want: Vec<usize> = SERVICE_RULES
+        .iter()
+        .map(|&(rule, external)| {
+            // A DNS conflict takes a pair of Services.
+            let n = match (rule, external) {
+                ("dns-label-conflict", _) => n_ext / 2,
+                (_, true) => n_ext,
+                (_, false) => n_lb,
+            };
+            truth.candidates(rule, n);
+            planned(ctx.rng, opts.rate(rule), n)
+        })
+        .collect();
+    let mut done = vec![0usize; SERVICE_RULES.len()];
+    while want.iter().any(|&w| w > 0) {
+        for (r, &(rule, external)) in SERVICE_RULES.iter().enumerate() {
+            if want[r] == 0 {
+                continue;
             }
-        } else {
-            Pending::MismatchIp {
-                pip: format!("pip-{}-{}-static", s.name, &s.uid[..5]),
-                rg,
-                ip: ctx.ips.public(ctx.rng),
+            want[r] -= 1;
+            let needs_tcp = rule == "lb-health-probe-mismatch";
+            let cands = free(c, |s| {
+                (if external { s.plain_external() } else { s.plain() })
+                    && (!needs_tcp || s.ports.iter().any(|p| p.proto == "TCP"))
+            });
+            let take = if rule == "dns-label-conflict" { 2 } else { 1 };
+            if cands.len() < take {
+                continue;
             }
-        });
-        s.dns_label = None;
-        s.assigned = true;
-        truth.planted(rule);
+            let picked = choose(ctx.rng, cands, take);
+            plant_service(c, ctx, rule, done[r], &picked);
+            done[r] += 1;
+            truth.planted(rule);
+        }
     }
+}
 
-    let rule = "service-without-ready-endpoints";
-    let k = planned(ctx.rng, opts.rate(rule), n_lb);
-    truth.candidates(rule, n_lb);
-    for (j, i) in choose(ctx.rng, free(c, Svc::plain), k).into_iter().enumerate() {
-        let s = &mut c.services[i];
-        s.defect = Some(SvcDefect::NoReadyEndpoints { empty_slice: j % 2 == 1 });
-        s.assigned = true;
-        truth.planted(rule);
-    }
-
-    let rule = "nsg-blocks-service-port";
-    let k = planned(ctx.rng, opts.rate(rule), n_ext);
-    truth.candidates(rule, n_ext);
-    for (j, i) in choose(ctx.rng, free(c, Svc::plain_external), k).into_iter().enumerate() {
-        let s = &mut c.services[i];
-        s.defect = Some(SvcDefect::NsgBlock { deny_rule: j % 2 == 0 });
-        s.assigned = true;
-        truth.planted(rule);
-    }
-
-    let rule = "lb-health-probe-mismatch";
-    let k = planned(ctx.rng, opts.rate(rule), n_lb);
-    truth.candidates(rule, n_lb);
-    let cands = free(c, |s| s.plain() && s.ports.iter().any(|p| p.proto == "TCP"));
-    for (j, i) in choose(ctx.rng, cands, k).into_iter().enumerate() {
-        let s = &mut c.services[i];
-        let defect = if j % 2 == 0 {
-            SvcDefect::ProbeMissing
-        } else {
-            // A port that is none of its nodePorts nor its healthCheckNodePort.
-            let mut wrong = 10256u16;
-            while s.ports.iter().any(|p| p.node_port == wrong) || s.local_hcnp == Some(wrong) {
-                wrong += 1;
-            }
-            SvcDefect::ProbeWrongPort(wrong)
-        };
-        s.defect = Some(defect);
-        s.assigned = true;
-        truth.planted(rule);
-    }
-
-    // orphaned-lb-rule: a port dropped from a live Service (its rule and probe stay), or the
-    // rules/probes of a deleted Service that shared a live Service's frontend.
-    let rule = "orphaned-lb-rule";
-    let k = planned(ctx.rng, opts.rate(rule), n_lb);
-    truth.candidates(rule, n_lb);
-    for (j, i) in choose(ctx.rng, free(c, Svc::plain), k).into_iter().enumerate() {
-        if j % 2 == 0 || c.services[i].internal {
-            let np = ctx.node_port();
+/// Plants the `j`-th defect of `rule` on Service(s) `picked` (variants alternate with `j`).
+fn plant_service(c: &mut Cluster, ctx: &mut Ctx, rule: &str, j: usize, picked: &[usize]) {
+    let i = picked[0];
+    match rule {
+        // Requested IP missing, or the PIP made without a frontend.
+        "service-pending-load-balancer" => {
+            let pending = if j % 2 == 0 {
+                Pending::MissingIp(ctx.ips.public(ctx.rng))
+            } else {
+                Pending::PipNoFrontend
+            };
+            c.services[i].pending = Some(pending);
+            c.services[i].dns_label = None;
+        }
+        "service-pip-resource-group-mismatch" => {
+            let rg = c.shared_rg.clone();
+            let ip = ctx.ips.public(ctx.rng);
             let s = &mut c.services[i];
-            let used: Vec<u16> = s.ports.iter().map(|p| p.port).collect();
-            let port = [9090u16, 8081, 9443, 3000].into_iter().find(|p| !used.contains(p)).unwrap_or(9999);
-            s.defect = Some(SvcDefect::StalePort(Port {
-                name: "metrics".into(),
-                proto: "TCP",
-                port,
-                node_port: np,
-            }));
-            s.assigned = true;
-        } else {
-            let ns = c.services[i].ns.clone();
-            let name = ctx.unique_name(&ns, "admin-console");
-            let uid = uuid(ctx.rng);
-            let ports = ctx.ports(&[("admin", 8443)], "TCP");
+            s.pending = Some(if j % 2 == 0 {
+                Pending::MismatchName {
+                    pip: format!("pip-{}-{}", s.name, &s.uid[..5]),
+                    rg,
+                }
+            } else {
+                Pending::MismatchIp {
+                    pip: format!("pip-{}-{}-static", s.name, &s.uid[..5]),
+                    rg,
+                    ip,
+                }
+            });
+            s.dns_label = None;
+        }
+        "service-without-ready-endpoints" => {
+            c.services[i].defect = Some(SvcDefect::NoReadyEndpoints { empty_slice: j % 2 == 1 });
+        }
+        "nsg-blocks-service-port" => {
+            c.services[i].defect = Some(SvcDefect::NsgBlock { deny_rule: j % 2 == 0 });
+        }
+        "lb-health-probe-mismatch" => {
             let s = &mut c.services[i];
-            s.assigned = true;
-            s.tag_extra.push(format!("{ns}/{name}"));
-            let ip4 = s.ip4.clone();
-            c.ghosts.push(Ghost {
-                base: base_name(&uid),
-                ns,
-                name,
-                uid,
-                internal: false,
-                subnet: None,
-                ports,
-                ip4,
-                pip: None,
-                fip: false,
-                nsg: None,
-                on_primary: Some(i),
-                now_cluster_ip: false,
+            s.defect = Some(if j % 2 == 0 {
+                SvcDefect::ProbeMissing
+            } else {
+                // A port that is none of its nodePorts nor its healthCheckNodePort.
+                let mut wrong = 10256u16;
+                while s.ports.iter().any(|p| p.node_port == wrong) || s.local_hcnp == Some(wrong) {
+                    wrong += 1;
+                }
+                SvcDefect::ProbeWrongPort(wrong)
             });
         }
-        truth.planted(rule);
+        // A port dropped from a live Service (its rule and probe stay), or the rules and probes
+        // of a deleted Service that shared a live Service's frontend.
+        "orphaned-lb-rule" => {
+            if j % 2 == 0 || c.services[i].internal {
+                let node_port = ctx.node_port();
+                let s = &mut c.services[i];
+                let used: Vec<u16> = s.ports.iter().map(|p| p.port).collect();
+                let port = [9090u16, 8081, 9443, 3000].into_iter().find(|p| !used.contains(p)).unwrap_or(9999);
+                s.defect = Some(SvcDefect::StalePort(Port {
+                    name: "metrics".into(),
+                    proto: "TCP",
+                    port,
+                    node_port,
+                }));
+            } else {
+                let ns = c.services[i].ns.clone();
+                let name = ctx.unique_name(&ns, "admin-console");
+                let uid = uuid(ctx.rng);
+                let ports = ctx.ports(&[("admin", 8443)], "TCP");
+                let s = &mut c.services[i];
+                s.tag_extra.push(format!("{ns}/{name}"));
+                let ip4 = s.ip4.clone();
+                c.ghosts.push(Ghost {
+                    base: base_name(&uid),
+                    ns,
+                    name,
+                    uid,
+                    internal: false,
+                    subnet: None,
+                    ports,
+                    ip4,
+                    pip: None,
+                    fip: false,
+                    nsg: None,
+                    on_primary: Some(i),
+                    now_cluster_ip: false,
+                });
+            }
+        }
+        // Two Services want one label: the first owns it on its PIP, the second kept its IP but
+        // the provider could not set the label on its PIP.
+        "dns-label-conflict" => {
+            let label = format!("{}-{}", c.services[i].name, c.name);
+            for (k, &x) in picked.iter().enumerate() {
+                c.services[x].dns_label = Some(label.clone());
+                c.services[x].defect = Some(SvcDefect::DnsConflict { owner: k == 0 });
+            }
+        }
+        _ => unreachable!("not a Service rule: {rule}"),
     }
-
-    // dns-label-conflict: two Services want one label; the first owns it on its PIP, the second
-    // kept its IP but the provider could not set the label.
-    let rule = "dns-label-conflict";
-    let k = planned(ctx.rng, opts.rate(rule), n_ext / 2);
-    truth.candidates(rule, n_ext / 2);
-    let cands = choose(ctx.rng, free(c, Svc::plain_external), 2 * k);
-    for pair in cands.chunks(2) {
-        if pair.len() < 2 {
-            break;
-        }
-        let label = format!("{}-{}", c.services[pair[0]].name, c.name);
-        for (j, &i) in pair.iter().enumerate() {
-            let s = &mut c.services[i];
-            s.dns_label = Some(label.clone());
-            s.defect = Some(SvcDefect::DnsConflict { owner: j == 0 });
-            s.assigned = true;
-        }
-        truth.planted(rule);
+    for &x in picked {
+        c.services[x].assigned = true;
     }
 }
 
@@ -1133,7 +1141,12 @@ fn plant_nodes(c: &mut Cluster, ctx: &mut Ctx, opts: &Options, truth: &mut Truth
         truth.planted(rule);
     }
 
-    let pools = c.pools();
+    // The external pool of an IP-based cluster stays clean: it is the IP-pool look-alike.
+    let pools: Vec<PoolKey> = c
+        .pools()
+        .into_iter()
+        .filter(|k| c.flavor != Flavor::SelfManagedIpPools || k.internal)
+        .collect();
     let n_pools = pools.len();
     let rule = "empty-backend-pool";
     let k = planned(ctx.rng, opts.rate(rule), n_pools);
@@ -1154,9 +1167,9 @@ fn plant_nodes(c: &mut Cluster, ctx: &mut Ctx, opts: &Options, truth: &mut Truth
     let rule = "node-missing-from-backend-pool";
     let k = planned(ctx.rng, opts.rate(rule), n_workers);
     truth.candidates(rule, n_workers);
-    let live_pools: Vec<PoolKey> = pools
-        .iter()
-        .copied()
+    let live_pools: Vec<PoolKey> = c
+        .pools()
+        .into_iter()
         .filter(|p| c.pool_defects.get(p) != Some(&PoolDefect::Empty))
         .collect();
     if live_pools.is_empty() {
