@@ -60,7 +60,10 @@ pub fn pip(rng: &mut impl Rng, s: PipSpec) -> Value {
     });
     let p = props.as_object_mut().expect("object literal");
     if !s.basic {
-        p.insert("ddosSettings".into(), json!({"protectionMode": "VirtualNetworkInherited"}));
+        p.insert(
+            "ddosSettings".into(),
+            json!({"protectionMode": "VirtualNetworkInherited"}),
+        );
     }
     if let Some(a) = s.attached_to {
         p.insert("ipConfiguration".into(), id_ref(&a));
@@ -271,7 +274,13 @@ pub fn vnet(
     })
 }
 
-pub fn resource_group(sub: &str, rg: &str, location: &str, managed_by: Option<&str>, tags: Option<Value>) -> Value {
+pub fn resource_group(
+    sub: &str,
+    rg: &str,
+    location: &str,
+    managed_by: Option<&str>,
+    tags: Option<Value>,
+) -> Value {
     let mut v = json!({
         "id": super::names::rg_id(sub, rg),
         "name": rg,
@@ -337,12 +346,60 @@ pub fn security_rule(rng: &mut impl Rng, s: RuleSpec) -> Value {
 /// The six default rules every NSG reports (recorded `securitygroupclient` bodies).
 pub fn default_security_rules(rng: &mut impl Rng, nsg_id: &str) -> Value {
     let rows = [
-        ("AllowVnetInBound", "Allow inbound traffic from all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Inbound"),
-        ("AllowAzureLoadBalancerInBound", "Allow inbound traffic from azure load balancer", "AzureLoadBalancer", "*", "Allow", 65001, "Inbound"),
-        ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
-        ("AllowVnetOutBound", "Allow outbound traffic from all VMs to all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Outbound"),
-        ("AllowInternetOutBound", "Allow outbound traffic from all VMs to Internet", "*", "Internet", "Allow", 65001, "Outbound"),
-        ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
+        (
+            "AllowVnetInBound",
+            "Allow inbound traffic from all VMs in VNET",
+            "VirtualNetwork",
+            "VirtualNetwork",
+            "Allow",
+            65000,
+            "Inbound",
+        ),
+        (
+            "AllowAzureLoadBalancerInBound",
+            "Allow inbound traffic from azure load balancer",
+            "AzureLoadBalancer",
+            "*",
+            "Allow",
+            65001,
+            "Inbound",
+        ),
+        (
+            "DenyAllInBound",
+            "Deny all inbound traffic",
+            "*",
+            "*",
+            "Deny",
+            65500,
+            "Inbound",
+        ),
+        (
+            "AllowVnetOutBound",
+            "Allow outbound traffic from all VMs to all VMs in VNET",
+            "VirtualNetwork",
+            "VirtualNetwork",
+            "Allow",
+            65000,
+            "Outbound",
+        ),
+        (
+            "AllowInternetOutBound",
+            "Allow outbound traffic from all VMs to Internet",
+            "*",
+            "Internet",
+            "Allow",
+            65001,
+            "Outbound",
+        ),
+        (
+            "DenyAllOutBound",
+            "Deny all outbound traffic",
+            "*",
+            "*",
+            "Deny",
+            65500,
+            "Outbound",
+        ),
     ];
     Value::Array(
         rows.iter()
@@ -400,18 +457,54 @@ pub const USAGE_ROWS: &[(&str, &str, u64)] = &[
     ("RouteFilters", "Route Filters", 1000),
     ("NetworkWatchers", "Network Watchers", 1),
     ("PacketCaptures", "Packet Captures", 10000),
-    ("DnsServersPerVirtualNetwork", "DNS servers per Virtual Network", 20),
+    (
+        "DnsServersPerVirtualNetwork",
+        "DNS servers per Virtual Network",
+        20,
+    ),
     ("SubnetsPerVirtualNetwork", "Subnets per Virtual Network", 3000),
-    ("IPConfigurationsPerVirtualNetwork", "IP Configurations per Virtual Network", 65536),
+    (
+        "IPConfigurationsPerVirtualNetwork",
+        "IP Configurations per Virtual Network",
+        65536,
+    ),
     ("PeeringsPerVirtualNetwork", "Peerings per Virtual Network", 500),
-    ("SecurityRulesPerNetworkSecurityGroup", "Security rules per Network Security Group", 1000),
-    ("SecurityRuleAddressesOrPortsPerNetworkSecurityGroup", "Security rules addresses or ports per Network Security Group", 4000),
-    ("InboundRulesPerLoadBalancer", "Inbound Rules per Load Balancer", 1500),
-    ("FrontendIPConfigurationPerLoadBalancer", "Frontend IP Configurations per Load Balancer", 600),
-    ("outboundRulesPerLoadBalancer", "Outbound Rules per Load Balancer", 600),
+    (
+        "SecurityRulesPerNetworkSecurityGroup",
+        "Security rules per Network Security Group",
+        1000,
+    ),
+    (
+        "SecurityRuleAddressesOrPortsPerNetworkSecurityGroup",
+        "Security rules addresses or ports per Network Security Group",
+        4000,
+    ),
+    (
+        "InboundRulesPerLoadBalancer",
+        "Inbound Rules per Load Balancer",
+        1500,
+    ),
+    (
+        "FrontendIPConfigurationPerLoadBalancer",
+        "Frontend IP Configurations per Load Balancer",
+        600,
+    ),
+    (
+        "outboundRulesPerLoadBalancer",
+        "Outbound Rules per Load Balancer",
+        600,
+    ),
     ("RoutesPerRouteTable", "Routes per Route Table", 400),
-    ("SecondaryIPConfigurationsPerNetworkInterface", "Secondary IP Configurations per Network Interface", 256),
-    ("InboundRulesPerNetworkInterface", "Inbound rules per Network Interface", 300),
+    (
+        "SecondaryIPConfigurationsPerNetworkInterface",
+        "Secondary IP Configurations per Network Interface",
+        256,
+    ),
+    (
+        "InboundRulesPerNetworkInterface",
+        "Inbound rules per Network Interface",
+        300,
+    ),
 ];
 
 /// Region-wide rows whose `currentValue` the generator counts (the rest are per-resource limits

@@ -30,7 +30,13 @@ fn rv(rng: &mut ChaCha8Rng) -> String {
     rng.gen_range(100_000u32..9_999_999).to_string()
 }
 
-pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &Env, root: &Path) -> io::Result<()> {
+pub fn render_k8s(
+    c: &Cluster,
+    rng: &mut ChaCha8Rng,
+    truth: &mut Truth,
+    env: &Env,
+    root: &Path,
+) -> io::Result<()> {
     let dir = root.join("k8s").join(&c.name);
     let cl = Some(c.name.as_str());
     let aks = c.is_aks();
@@ -40,7 +46,10 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
     let mut cluster_ip = 10u32;
     let mut next_cip = || {
         cluster_ip += 1;
-        (format!("10.0.{}.{}", cluster_ip / 250, cluster_ip % 250 + 1), cluster_ip)
+        (
+            format!("10.0.{}.{}", cluster_ip / 250, cluster_ip % 250 + 1),
+            cluster_ip,
+        )
     };
     for (ns, name, ip, port) in [
         ("default", "kubernetes", "10.0.0.1", 443u16),
@@ -89,14 +98,23 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
             spec["healthCheckNodePort"] = json!(h);
         }
         if s.internal {
-            ann.insert("service.beta.kubernetes.io/azure-load-balancer-internal".into(), json!("true"));
+            ann.insert(
+                "service.beta.kubernetes.io/azure-load-balancer-internal".into(),
+                json!("true"),
+            );
         }
         if let Some(sn) = &s.subnet {
-            ann.insert("service.beta.kubernetes.io/azure-load-balancer-internal-subnet".into(), json!(sn));
+            ann.insert(
+                "service.beta.kubernetes.io/azure-load-balancer-internal-subnet".into(),
+                json!(sn),
+            );
         }
         match &s.pip {
             Some(PipKind::Generated { rg }) if rg != &c.rg => {
-                ann.insert("service.beta.kubernetes.io/azure-load-balancer-resource-group".into(), json!(rg));
+                ann.insert(
+                    "service.beta.kubernetes.io/azure-load-balancer-resource-group".into(),
+                    json!(rg),
+                );
             }
             Some(PipKind::ByoName(n)) => {
                 ann.insert("service.beta.kubernetes.io/azure-pip-name".into(), json!(n));
@@ -110,7 +128,10 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
         let r = super::render::svc_ref(c, &s.ns, &s.name);
         match &s.pending {
             Some(Pending::MissingIp(ip)) => {
-                ann.insert("service.beta.kubernetes.io/azure-load-balancer-ipv4".into(), json!(ip));
+                ann.insert(
+                    "service.beta.kubernetes.io/azure-load-balancer-ipv4".into(),
+                    json!(ip),
+                );
             }
             Some(Pending::MismatchName { pip, .. }) => {
                 ann.insert("service.beta.kubernetes.io/azure-pip-name".into(), json!(pip));
@@ -132,7 +153,9 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
             Vec::new()
         };
         match &s.defect {
-            Some(SvcDefect::NoReadyEndpoints { .. }) => truth.finding("service-without-ready-endpoints", &r, cl),
+            Some(SvcDefect::NoReadyEndpoints { .. }) => {
+                truth.finding("service-without-ready-endpoints", &r, cl)
+            }
             Some(SvcDefect::NsgBlock { .. }) => truth.finding("nsg-blocks-service-port", &r, cl),
             Some(SvcDefect::ProbeMissing) | Some(SvcDefect::ProbeWrongPort(_)) => {
                 truth.finding("lb-health-probe-mismatch", &r, cl)
@@ -143,7 +166,11 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
         if s.protected && matches!(s.pip, Some(PipKind::Pinned { .. })) {
             truth.lookalike("second-service-pinning-shared-ip", &r);
         }
-        let status = if ingress.is_empty() { json!({"loadBalancer": {}}) } else { json!({"loadBalancer": {"ingress": ingress}}) };
+        let status = if ingress.is_empty() {
+            json!({"loadBalancer": {}})
+        } else {
+            json!({"loadBalancer": {"ingress": ingress}})
+        };
         let v = json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": s.name, "namespace": s.ns, "uid": s.uid, "resourceVersion": rv(rng),
@@ -202,8 +229,14 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
         services.push((ghost_key(g), v));
     }
     services.sort_by(|a, b| a.0.cmp(&b.0));
-    write(&dir.join("services.json"), &list("ServiceList", "v1", services.into_iter().map(|s| s.1).collect()))?;
-    write(&dir.join("endpointslices.json"), &list("EndpointSliceList", "discovery.k8s.io/v1", slices))?;
+    write(
+        &dir.join("services.json"),
+        &list("ServiceList", "v1", services.into_iter().map(|s| s.1).collect()),
+    )?;
+    write(
+        &dir.join("endpointslices.json"),
+        &list("EndpointSliceList", "discovery.k8s.io/v1", slices),
+    )?;
 
     // ---- Nodes ------------------------------------------------------------------------------
     let mut nodes: Vec<(String, Value)> = Vec::new();
@@ -231,19 +264,35 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
         nodes.push((n.name.clone(), v));
     }
     nodes.sort_by(|a, b| a.0.cmp(&b.0));
-    write(&dir.join("nodes.json"), &list("NodeList", "v1", nodes.into_iter().map(|n| n.1).collect()))?;
+    write(
+        &dir.join("nodes.json"),
+        &list("NodeList", "v1", nodes.into_iter().map(|n| n.1).collect()),
+    )?;
 
     // ---- kube-system pods -------------------------------------------------------------------
     let mut pods: Vec<(String, Value)> = Vec::new();
-    let real: Vec<&Node> = c.nodes.iter().filter(|n| !n.is_virtual() && n.registered).collect();
-    let deployment = |app: &str, replicas: usize, bad: &dyn Fn(usize) -> bool, rng: &mut ChaCha8Rng, pods: &mut Vec<(String, Value)>, truth: &mut Truth| {
+    let real: Vec<&Node> = c
+        .nodes
+        .iter()
+        .filter(|n| !n.is_virtual() && n.registered)
+        .collect();
+    let deployment = |app: &str,
+                      replicas: usize,
+                      bad: &dyn Fn(usize) -> bool,
+                      rng: &mut ChaCha8Rng,
+                      pods: &mut Vec<(String, Value)>,
+                      truth: &mut Truth| {
         let rs = suffix(rng, 10);
         for i in 0..replicas {
             let name = format!("{app}-{rs}-{}", suffix(rng, 5));
             let node = real[(i * 7 + app.len()) % real.len()];
             let unhealthy = bad(i);
             if unhealthy {
-                truth.finding("aks-tunnel-unhealthy", &format!("k8s://{}/kube-system/pods/{name}", c.name), cl);
+                truth.finding(
+                    "aks-tunnel-unhealthy",
+                    &format!("k8s://{}/kube-system/pods/{name}", c.name),
+                    cl,
+                );
             }
             pods.push((name.clone(), pod_json(&name, app, node, unhealthy, rng, env)));
         }
@@ -267,7 +316,10 @@ pub fn render_k8s(c: &Cluster, rng: &mut ChaCha8Rng, truth: &mut Truth, env: &En
         }
     }
     pods.sort_by(|a, b| a.0.cmp(&b.0));
-    write(&dir.join("pods.json"), &list("PodList", "v1", pods.into_iter().map(|p| p.1).collect()))?;
+    write(
+        &dir.join("pods.json"),
+        &list("PodList", "v1", pods.into_iter().map(|p| p.1).collect()),
+    )?;
 
     // ---- Cloud config: the file and the Secret it comes from --------------------------------
     let config = config_json(c, &env.tenant);
@@ -292,7 +344,11 @@ fn node_json(c: &Cluster, n: &Node, k: usize, rng: &mut ChaCha8Rng, env: &Env) -
     put("kubernetes.io/os", "linux");
     put("beta.kubernetes.io/os", "linux");
     let mut taints: Vec<Value> = Vec::new();
-    let zone = if n.zone == 0 { "0".to_string() } else { format!("{}-{}", c.location, n.zone) };
+    let zone = if n.zone == 0 {
+        "0".to_string()
+    } else {
+        format!("{}-{}", c.location, n.zone)
+    };
     match &n.kind {
         NodeKind::Virtual { proper } => {
             put("type", "virtual-kubelet");
@@ -303,14 +359,19 @@ fn node_json(c: &Cluster, n: &Node, k: usize, rng: &mut ChaCha8Rng, env: &Env) -
                 put("kubernetes.azure.com/managed", "false");
                 put("node.kubernetes.io/exclude-from-external-load-balancers", "true");
             }
-            taints.push(json!({"key": "virtual-kubelet.io/provider", "value": "azure", "effect": "NoSchedule"}));
+            taints.push(
+                json!({"key": "virtual-kubelet.io/provider", "value": "azure", "effect": "NoSchedule"}),
+            );
         }
         NodeKind::Vmss { pool, .. } => {
             put("kubernetes.io/arch", "amd64");
             put("agentpool", pool);
             put("kubernetes.azure.com/agentpool", pool);
             put("kubernetes.azure.com/cluster", &c.rg);
-            put("kubernetes.azure.com/mode", if pool == "nodepool1" { "system" } else { "user" });
+            put(
+                "kubernetes.azure.com/mode",
+                if pool == "nodepool1" { "system" } else { "user" },
+            );
             put("kubernetes.azure.com/role", "agent");
             put("kubernetes.io/role", "agent");
             put("node-role.kubernetes.io/agent", "");
@@ -318,7 +379,7 @@ fn node_json(c: &Cluster, n: &Node, k: usize, rng: &mut ChaCha8Rng, env: &Env) -
             put("topology.kubernetes.io/region", &c.location);
             put("topology.kubernetes.io/zone", &zone);
         }
-        NodeKind::Vm { .. } => {
+        NodeKind::Vm => {
             put("kubernetes.io/arch", "amd64");
             put("node.kubernetes.io/instance-type", "Standard_D4s_v5");
             put("topology.kubernetes.io/region", &c.location);

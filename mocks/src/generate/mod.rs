@@ -111,7 +111,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub use names::{base_name, md5_hex, nsg_allow_rule_name};
+pub use names::{base_name, md5_hex, nsg_allow_rule_name, rule_name};
 
 /// The rules the generator plants, in catalogue order.
 pub const RULES: &[&str] = &[
@@ -402,10 +402,11 @@ pub fn generate(out: &Path, opts: &Options, force: bool) -> anyhow::Result<Summa
             .enumerate()
             .map(|(i, id)| azaudit_world::SubscriptionMeta {
                 id: id.clone(),
-                display_name: Some(["prod", "staging", "dev", "shared", "sandbox"].get(i).map_or_else(
-                    || format!("subscription-{i}"),
-                    |s| s.to_string(),
-                )),
+                display_name: Some(
+                    ["prod", "staging", "dev", "shared", "sandbox"]
+                        .get(i)
+                        .map_or_else(|| format!("subscription-{i}"), |s| s.to_string()),
+                ),
             })
             .collect(),
         clusters: clusters
@@ -443,26 +444,28 @@ pub fn generate(out: &Path, opts: &Options, force: bool) -> anyhow::Result<Summa
     };
     azaudit_world::write_json_atomic(&out.join("expected-findings.json"), &summary.findings)?;
     azaudit_world::write_json_atomic(&out.join("lookalikes.json"), &summary.lookalikes)?;
-    azaudit_world::write_atomic(&out.join("README.md"), readme(opts, &clusters, &summary).as_bytes())?;
+    azaudit_world::write_atomic(
+        &out.join("README.md"),
+        readme(opts, &clusters, &summary).as_bytes(),
+    )?;
     Ok(summary)
 }
 
 fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
-    if let Ok(mut entries) = std::fs::read_dir(out) {
-        if entries.next().is_some() {
-            if !force {
-                bail!(
-                    "{} is not empty; choose an empty directory or pass --force to replace a generated world",
-                    out.display()
-                );
-            }
-            for name in OWNED {
-                let p = out.join(name);
-                if p.is_dir() {
-                    std::fs::remove_dir_all(&p).with_context(|| format!("remove {}", p.display()))?;
-                } else if p.exists() {
-                    std::fs::remove_file(&p).with_context(|| format!("remove {}", p.display()))?;
-                }
+    let non_empty = std::fs::read_dir(out).is_ok_and(|mut e| e.next().is_some());
+    if non_empty && !force {
+        bail!(
+            "{} is not empty; choose an empty directory or pass --force to replace a generated world",
+            out.display()
+        );
+    }
+    if non_empty {
+        for name in OWNED {
+            let p = out.join(name);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).with_context(|| format!("remove {}", p.display()))?;
+            } else if p.exists() {
+                std::fs::remove_file(&p).with_context(|| format!("remove {}", p.display()))?;
             }
         }
     }
@@ -490,9 +493,28 @@ fn write_extras(
         let sub = &subs[g % subs.len()];
         let loc = locations[rng.gen_range(0..locations.len())];
         let rg = format!("rg-app-{g:04}");
-        sink.push(sub, "resourceGroups", loc, &arm::resource_group(sub, &rg, loc, None, Some(json!({"team": format!("team-{}", g % 17)}))))?;
+        sink.push(
+            sub,
+            "resourceGroups",
+            loc,
+            &arm::resource_group(
+                sub,
+                &rg,
+                loc,
+                None,
+                Some(json!({"team": format!("team-{}", g % 17)})),
+            ),
+        )?;
         let vnet_name = format!("vnet-app-{g:04}");
-        let vnet = arm::vnet(rng, sub, &rg, &vnet_name, loc, "172.16.0.0/16", &[("default", "172.16.0.0/16".into(), None)]);
+        let vnet = arm::vnet(
+            rng,
+            sub,
+            &rg,
+            &vnet_name,
+            loc,
+            "172.16.0.0/16",
+            &[("default", "172.16.0.0/16".into(), None)],
+        );
         let subnet_id = format!("{}/subnets/default", vnet["id"].as_str().unwrap_or_default());
         sink.push(sub, "virtualNetworks", loc, &vnet)?;
         for k in 0..PER_GROUP {
@@ -602,7 +624,14 @@ fn write_usages(
             let limit = if chosen.contains(&(sub.clone(), loc.clone(), *name)) {
                 // 82–97 % used: a subscription close to its limit.
                 let pct = rng.gen_range(82u64..=97);
-                let v = arm::usage(sub, loc, name, localized, current, (current * 100 / pct).max(current).max(1));
+                let v = arm::usage(
+                    sub,
+                    loc,
+                    name,
+                    localized,
+                    current,
+                    (current * 100 / pct).max(current).max(1),
+                );
                 truth.finding(rule, v["id"].as_str().unwrap_or_default(), None);
                 sink.push(sub, "usages", loc, &v)?;
                 continue;
@@ -612,7 +641,12 @@ fn write_usages(
             } else {
                 *default_limit
             };
-            sink.push(sub, "usages", loc, &arm::usage(sub, loc, name, localized, current, limit))?;
+            sink.push(
+                sub,
+                "usages",
+                loc,
+                &arm::usage(sub, loc, name, localized, current, limit),
+            )?;
         }
     }
     Ok(())

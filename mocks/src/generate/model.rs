@@ -50,10 +50,16 @@ pub struct Port {
 
 #[derive(Debug, Clone)]
 pub enum NodeKind {
-    Vmss { vmss: String, pool: String, instance: u32 },
+    Vmss {
+        vmss: String,
+        pool: String,
+        instance: u32,
+    },
     Vm,
     /// virtual-kubelet; `proper` = excluded by label and `managed=false`.
-    Virtual { proper: bool },
+    Virtual {
+        proper: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -122,14 +128,20 @@ pub enum Pending {
 
 #[derive(Debug, Clone)]
 pub enum SvcDefect {
-    NoReadyEndpoints { empty_slice: bool },
-    NsgBlock { deny_rule: bool },
+    NoReadyEndpoints {
+        empty_slice: bool,
+    },
+    NsgBlock {
+        deny_rule: bool,
+    },
     ProbeMissing,
     ProbeWrongPort(u16),
     /// A rule and probe remain for a port the Service no longer exposes.
     StalePort(Port),
     /// Owner (`true`) or loser of a DNS label wanted by two Services.
-    DnsConflict { owner: bool },
+    DnsConflict {
+        owner: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -220,7 +232,10 @@ pub enum LooseKind {
     NatGateway,
     Prefix,
     /// Belongs to a cluster outside the world that shares this RG (tagged with its name).
-    OtherCluster { cluster: String, service: String },
+    OtherCluster {
+        cluster: String,
+        service: String,
+    },
 }
 
 /// A public IP not made for one of this cluster's Services.
@@ -294,20 +309,37 @@ impl Cluster {
     }
     /// The managed pools this cluster has.
     pub fn pools(&self) -> Vec<PoolKey> {
-        let mut v = vec![PoolKey { internal: false, ipv6: false }];
+        let mut v = vec![PoolKey {
+            internal: false,
+            ipv6: false,
+        }];
         if self.dual_stack {
-            v.push(PoolKey { internal: false, ipv6: true });
+            v.push(PoolKey {
+                internal: false,
+                ipv6: true,
+            });
         }
         if self.has_internal_lb() {
-            v.push(PoolKey { internal: true, ipv6: false });
+            v.push(PoolKey {
+                internal: true,
+                ipv6: false,
+            });
         }
         v
     }
     pub fn lb_name(&self, internal: bool) -> String {
-        if internal { format!("{}-internal", self.cluster_name) } else { self.cluster_name.clone() }
+        if internal {
+            format!("{}-internal", self.cluster_name)
+        } else {
+            self.cluster_name.clone()
+        }
     }
     pub fn pool_name(&self, k: PoolKey) -> String {
-        if k.ipv6 { format!("{}-IPv6", self.cluster_name) } else { self.cluster_name.clone() }
+        if k.ipv6 {
+            format!("{}-IPv6", self.cluster_name)
+        } else {
+            self.cluster_name.clone()
+        }
     }
 }
 
@@ -342,7 +374,11 @@ impl Ips {
     /// A private address in `10.<net>.<third range>.x` not handed out before.
     pub fn private(&mut self, rng: &mut ChaCha8Rng, net: u8, third: std::ops::Range<u8>) -> String {
         loop {
-            let ip = format!("10.{net}.{}.{}", rng.gen_range(third.clone()), rng.gen_range(4..255));
+            let ip = format!(
+                "10.{net}.{}.{}",
+                rng.gen_range(third.clone()),
+                rng.gen_range(4..255)
+            );
             if self.used_private.insert(ip.clone()) {
                 return ip;
             }
@@ -365,12 +401,42 @@ fn choose(rng: &mut ChaCha8Rng, mut pool: Vec<usize>, n: usize) -> Vec<usize> {
 }
 
 const NAMESPACES: &[&str] = &[
-    "default", "web", "api", "payments", "ingress-nginx", "monitoring", "shop", "auth", "data", "search",
+    "default",
+    "web",
+    "api",
+    "payments",
+    "ingress-nginx",
+    "monitoring",
+    "shop",
+    "auth",
+    "data",
+    "search",
 ];
 const APPS: &[&str] = &[
-    "frontend", "gateway", "checkout", "grafana", "orders", "catalog", "cart", "login", "kafka", "redis",
-    "postgres", "mqtt", "search-api", "billing", "inventory", "notifications", "media", "reports", "admin",
-    "graphql", "websocket", "ledger", "profile", "recommendations",
+    "frontend",
+    "gateway",
+    "checkout",
+    "grafana",
+    "orders",
+    "catalog",
+    "cart",
+    "login",
+    "kafka",
+    "redis",
+    "postgres",
+    "mqtt",
+    "search-api",
+    "billing",
+    "inventory",
+    "notifications",
+    "media",
+    "reports",
+    "admin",
+    "graphql",
+    "websocket",
+    "ledger",
+    "profile",
+    "recommendations",
 ];
 const PORT_SETS: &[&[(&str, u16)]] = &[
     &[("http", 80)],
@@ -384,7 +450,14 @@ const PORT_SETS: &[&[(&str, u16)]] = &[
     &[("grpc", 50051)],
 ];
 const LOCATIONS: &[&str] = &[
-    "westeurope", "eastus", "northeurope", "eastus2", "westus2", "uksouth", "centralus", "southeastasia",
+    "westeurope",
+    "eastus",
+    "northeurope",
+    "eastus2",
+    "westus2",
+    "uksouth",
+    "centralus",
+    "southeastasia",
 ];
 const ENVS: &[&str] = &["prod", "staging", "dev", "qa", "perf", "sandbox"];
 const DIRS: &[&str] = &["east", "west", "north", "south", "central"];
@@ -515,7 +588,15 @@ pub fn plan(opts: &Options, rng: &mut ChaCha8Rng, subs: &[String], truth: &mut T
     clusters
 }
 
-fn blank_cluster(i: usize, name: &str, flavor: Flavor, sub: &str, loc: &str, digits: &str, net: u8) -> Cluster {
+fn blank_cluster(
+    i: usize,
+    name: &str,
+    flavor: Flavor,
+    sub: &str,
+    loc: &str,
+    digits: &str,
+    net: u8,
+) -> Cluster {
     Cluster {
         idx: i,
         name: name.to_string(),
@@ -634,7 +715,12 @@ fn build_nodes(c: &mut Cluster, ctx: &mut Ctx, want: usize) {
     }
     // Look-alike: one agent excluded from load balancers (absent from pools, not a finding).
     if workers >= 5 {
-        let n = c.nodes.iter_mut().rev().find(|n| !n.control_plane).expect("workers exist");
+        let n = c
+            .nodes
+            .iter_mut()
+            .rev()
+            .find(|n| !n.control_plane)
+            .expect("workers exist");
         n.excluded = true;
         n.assigned = true;
     }
@@ -749,13 +835,17 @@ fn build_services(c: &mut Cluster, ctx: &mut Ctx, want: usize) {
             Some(match special {
                 Some(Special::ByoName) => PipKind::ByoName(format!("{}-ingress-pip", c.name)),
                 Some(Special::ByoIp) => PipKind::ByoIp(format!("pip-{}-static", name)),
-                Some(Special::SharedSecondary) => PipKind::Pinned { primary: c.services.len() - 1 },
+                Some(Special::SharedSecondary) => PipKind::Pinned {
+                    primary: c.services.len() - 1,
+                },
                 Some(Special::AnnotationRg) => PipKind::Generated { rg: c.pip_rg.clone() },
                 _ => PipKind::Generated { rg: c.rg.clone() },
             })
         };
-        let dns_label = (special == Some(Special::DnsLabel) || (special.is_none() && !internal && roll < 0.3))
-            .then(|| format!("{}-{}-{:04x}", name, c.name, ctx.rng.gen_range(0..0xffffu32)));
+        // DNS labels are unique per region across Azure: ns, name and cluster keep them distinct.
+        let dns_label = (special == Some(Special::DnsLabel)
+            || (special.is_none() && !internal && roll < 0.3))
+            .then(|| format!("{ns}-{name}-{}", c.name));
         let mut s = Svc {
             ns,
             name,
@@ -853,7 +943,7 @@ fn plant_service(c: &mut Cluster, ctx: &mut Ctx, rule: &str, j: usize, picked: &
     match rule {
         // Requested IP missing, or the PIP made without a frontend.
         "service-pending-load-balancer" => {
-            let pending = if j % 2 == 0 {
+            let pending = if j.is_multiple_of(2) {
                 Pending::MissingIp(ctx.ips.public(ctx.rng))
             } else {
                 Pending::PipNoFrontend
@@ -865,7 +955,7 @@ fn plant_service(c: &mut Cluster, ctx: &mut Ctx, rule: &str, j: usize, picked: &
             let rg = c.shared_rg.clone();
             let ip = ctx.ips.public(ctx.rng);
             let s = &mut c.services[i];
-            s.pending = Some(if j % 2 == 0 {
+            s.pending = Some(if j.is_multiple_of(2) {
                 Pending::MismatchName {
                     pip: format!("pip-{}-{}", s.name, &s.uid[..5]),
                     rg,
@@ -880,14 +970,18 @@ fn plant_service(c: &mut Cluster, ctx: &mut Ctx, rule: &str, j: usize, picked: &
             s.dns_label = None;
         }
         "service-without-ready-endpoints" => {
-            c.services[i].defect = Some(SvcDefect::NoReadyEndpoints { empty_slice: j % 2 == 1 });
+            c.services[i].defect = Some(SvcDefect::NoReadyEndpoints {
+                empty_slice: j % 2 == 1,
+            });
         }
         "nsg-blocks-service-port" => {
-            c.services[i].defect = Some(SvcDefect::NsgBlock { deny_rule: j % 2 == 0 });
+            c.services[i].defect = Some(SvcDefect::NsgBlock {
+                deny_rule: j.is_multiple_of(2),
+            });
         }
         "lb-health-probe-mismatch" => {
             let s = &mut c.services[i];
-            s.defect = Some(if j % 2 == 0 {
+            s.defect = Some(if j.is_multiple_of(2) {
                 SvcDefect::ProbeMissing
             } else {
                 // A port that is none of its nodePorts nor its healthCheckNodePort.
@@ -901,11 +995,14 @@ fn plant_service(c: &mut Cluster, ctx: &mut Ctx, rule: &str, j: usize, picked: &
         // A port dropped from a live Service (its rule and probe stay), or the rules and probes
         // of a deleted Service that shared a live Service's frontend.
         "orphaned-lb-rule" => {
-            if j % 2 == 0 || c.services[i].internal {
+            if j.is_multiple_of(2) || c.services[i].internal {
                 let node_port = ctx.node_port();
                 let s = &mut c.services[i];
                 let used: Vec<u16> = s.ports.iter().map(|p| p.port).collect();
-                let port = [9090u16, 8081, 9443, 3000].into_iter().find(|p| !used.contains(p)).unwrap_or(9999);
+                let port = [9090u16, 8081, 9443, 3000]
+                    .into_iter()
+                    .find(|p| !used.contains(p))
+                    .unwrap_or(9999);
                 s.defect = Some(SvcDefect::StalePort(Port {
                     name: "metrics".into(),
                     proto: "TCP",
@@ -940,7 +1037,8 @@ fn plant_service(c: &mut Cluster, ctx: &mut Ctx, rule: &str, j: usize, picked: &
         // Two Services want one label: the first owns it on its PIP, the second kept its IP but
         // the provider could not set the label on its PIP.
         "dns-label-conflict" => {
-            let label = format!("{}-{}", c.services[i].name, c.name);
+            // `dup-` never starts another label (no namespace is called `dup`).
+            let label = format!("dup-{}-{}-{}", c.services[i].ns, c.services[i].name, c.name);
             for (k, &x) in picked.iter().enumerate() {
                 c.services[x].dns_label = Some(label.clone());
                 c.services[x].defect = Some(SvcDefect::DnsConflict { owner: k == 0 });
@@ -964,7 +1062,11 @@ fn plant_ghosts(
     let n_ext = c.services.iter().filter(|s| !s.internal).count();
     // Deleted Services of a twin cluster reuse the ns/names of live Services of the first
     // `kubernetes` cluster: only the resource group proves them orphaned.
-    let mut hints: Vec<(String, String)> = if c.twin { earlier_names.to_vec() } else { Vec::new() };
+    let mut hints: Vec<(String, String)> = if c.twin {
+        earlier_names.to_vec()
+    } else {
+        Vec::new()
+    };
     let mut new_ghost = |c: &mut Cluster, ctx: &mut Ctx, internal: bool| -> Ghost {
         let (ns, name) = loop {
             match hints.pop() {
@@ -1011,11 +1113,17 @@ fn plant_ghosts(
         let mut g = new_ghost(c, ctx, false);
         if full_ok && j % 3 == 2 {
             // Everything left behind: PIP on its frontend, rules, probes, NSG destination.
-            g.pip = Some(GhostPip::Tagged { attached: true, legacy: false });
+            g.pip = Some(GhostPip::Tagged {
+                attached: true,
+                legacy: false,
+            });
             g.fip = true;
             g.nsg = Some(GhostNsg::Consolidated);
         } else {
-            g.pip = Some(GhostPip::Tagged { attached: false, legacy: j % 3 == 1 });
+            g.pip = Some(GhostPip::Tagged {
+                attached: false,
+                legacy: j % 3 == 1,
+            });
         }
         c.ghosts.push(g);
         truth.planted(rule);
@@ -1045,7 +1153,11 @@ fn plant_ghosts(
     truth.candidates(rule, n_ext);
     for j in 0..k {
         let mut g = new_ghost(c, ctx, false);
-        g.nsg = Some(if j % 2 == 0 { GhostNsg::Consolidated } else { GhostNsg::Legacy });
+        g.nsg = Some(if j.is_multiple_of(2) {
+            GhostNsg::Consolidated
+        } else {
+            GhostNsg::Legacy
+        });
         c.ghosts.push(g);
         truth.planted(rule);
     }
@@ -1099,10 +1211,16 @@ fn plant_nodes(c: &mut Cluster, ctx: &mut Ctx, opts: &Options, truth: &mut Truth
     let n_workers = workers.len();
     // Plants that take a node out of the pools keep at least two members in each pool.
     let mut removable = n_workers.saturating_sub(2);
-    let free_workers =
-        |c: &Cluster| -> Vec<usize> { (0..c.nodes.len()).filter(|&i| c.nodes[i].eligible() && !c.nodes[i].assigned).collect() };
+    let free_workers = |c: &Cluster| -> Vec<usize> {
+        (0..c.nodes.len())
+            .filter(|&i| c.nodes[i].eligible() && !c.nodes[i].assigned)
+            .collect()
+    };
 
-    for (rule, registered) in [("node-not-registered-with-cloud", false), ("node-instance-not-found", true)] {
+    for (rule, registered) in [
+        ("node-not-registered-with-cloud", false),
+        ("node-instance-not-found", true),
+    ] {
         let k = planned(ctx.rng, opts.rate(rule), n_workers).min(removable);
         truth.candidates(rule, n_workers);
         for i in choose(ctx.rng, free_workers(c), k) {
@@ -1158,7 +1276,9 @@ fn plant_nodes(c: &mut Cluster, ctx: &mut Ctx, opts: &Options, truth: &mut Truth
     let rule = "stale-backend-pool-member";
     let k = planned(ctx.rng, opts.rate(rule), n_pools);
     truth.candidates(rule, n_pools);
-    let left: Vec<usize> = (0..n_pools).filter(|&p| !c.pool_defects.contains_key(&pools[p])).collect();
+    let left: Vec<usize> = (0..n_pools)
+        .filter(|&p| !c.pool_defects.contains_key(&pools[p]))
+        .collect();
     for p in choose(ctx.rng, left, k) {
         c.pool_defects.insert(pools[p], PoolDefect::Stale);
         truth.planted(rule);

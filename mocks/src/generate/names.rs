@@ -39,7 +39,11 @@ pub fn base_name(uid: &str) -> String {
 
 /// `getResourceByIPFamily`: `-IPv6` only for the IPv6 side of a dual-stack Service (§1.3).
 pub fn by_family(name: String, dual_stack_ipv6: bool) -> String {
-    if dual_stack_ipv6 { format!("{name}-IPv6") } else { name }
+    if dual_stack_ipv6 {
+        format!("{name}-IPv6")
+    } else {
+        name
+    }
 }
 
 /// Frontend IP configuration name (`getDefaultFrontendIPConfigName`, §1.3): the base name, or for
@@ -52,7 +56,10 @@ pub fn fip_name(base: &str, subnet: Option<&str>, dual_stack_ipv6: bool) -> Stri
             let mut n = format!("{base}-{sn}");
             if n.len() > 75 {
                 n.truncate(75);
-                if n.chars().last().is_some_and(|c| !(c.is_ascii_alphabetic() || c == '_')) {
+                if n.chars()
+                    .last()
+                    .is_some_and(|c| !(c.is_ascii_alphabetic() || c == '_'))
+                {
                     n.pop();
                     n.push('_');
                 }
@@ -121,9 +128,9 @@ pub fn legacy_nsg_rule_name(base: &str, proto: &str, port: u16, source: &str) ->
 /// (`crypto/md5` there); not for anything that needs a secure hash.
 pub fn md5_hex(data: &[u8]) -> String {
     const S: [u32; 64] = [
-        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5,
-        9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6,
-        10, 15, 21, 6, 10, 15, 21,
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+        5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15,
+        21, 6, 10, 15, 21, 6, 10, 15, 21,
     ];
     // K[i] = floor(abs(sin(i + 1)) * 2^32), RFC 1321 §3.4.
     let k: Vec<u32> = (0..64)
@@ -198,18 +205,36 @@ mod tests {
         let uid = "3d654cb4-4770-4508-bc7b-1db1dacaec0f";
         let base = base_name(uid);
         assert_eq!(base, "a3d654cb447704508bc7b1db1dacaec0");
-        assert_eq!(rule_name(&base, None, "TCP", 443, false), format!("{base}-TCP-443"));
-        assert_eq!(rule_name(&base, None, "TCP", 443, true), format!("{base}-TCP-443-IPv6"));
-        assert_eq!(rule_name(&base, Some("ilb"), "TCP", 80, false), format!("{base}-ilb-TCP-80"));
+        assert_eq!(
+            rule_name(&base, None, "TCP", 443, false),
+            format!("{base}-TCP-443")
+        );
+        assert_eq!(
+            rule_name(&base, None, "TCP", 443, true),
+            format!("{base}-TCP-443-IPv6")
+        );
+        assert_eq!(
+            rule_name(&base, Some("ilb"), "TCP", 80, false),
+            format!("{base}-ilb-TCP-80")
+        );
         assert_eq!(pip_name("kubernetes", &base, false), format!("kubernetes-{base}"));
-        assert_eq!(fip_name(&base, Some("ilb-subnet"), false), format!("{base}-ilb-subnet"));
+        assert_eq!(
+            fip_name(&base, Some("ilb-subnet"), false),
+            format!("{base}-ilb-subnet")
+        );
         let long = "s".repeat(60);
         let f = fip_name(&base, Some(&long), false);
         assert_eq!(f.len(), 75);
-        let f = fip_name(&base, Some(&format!("{}9", "s".repeat(41))), false);
+        let f = fip_name(&base, Some(&format!("{}9x", "s".repeat(41))), false);
         assert!(f.ends_with('_') && f.len() == 75);
-        assert_eq!(legacy_nsg_rule_name(&base, "TCP", 80, "Internet"), format!("{base}-TCP-80-Internet"));
-        assert_eq!(legacy_nsg_rule_name(&base, "TCP", 443, "10.0.0.0/8"), format!("{base}-TCP-443-10.0.0.0_8"));
+        assert_eq!(
+            legacy_nsg_rule_name(&base, "TCP", 80, "Internet"),
+            format!("{base}-TCP-80-Internet")
+        );
+        assert_eq!(
+            legacy_nsg_rule_name(&base, "TCP", 443, "10.0.0.0/8"),
+            format!("{base}-TCP-443-10.0.0.0_8")
+        );
         // Ports sort as strings: "443" < "80".
         assert_eq!(
             nsg_allow_rule_name("Tcp", false, &["Internet"], &[80, 443]),

@@ -103,7 +103,10 @@ impl Sink {
         match stem {
             "publicIPAddresses" => {
                 names.push("PublicIPAddresses");
-                if v.pointer("/properties/publicIPAllocationMethod").and_then(Value::as_str) == Some("Static") {
+                if v.pointer("/properties/publicIPAllocationMethod")
+                    .and_then(Value::as_str)
+                    == Some("Static")
+                {
                     names.push("StaticPublicIPAddresses");
                 }
                 if v.pointer("/sku/name").and_then(Value::as_str) == Some("Standard") {
@@ -111,7 +114,9 @@ impl Sink {
                 }
             }
             // VMSS NICs count against the regional NIC quota like any other NIC.
-            "networkInterfaces" | "virtualMachineScaleSetNetworkInterfaces" => names.push("NetworkInterfaces"),
+            "networkInterfaces" | "virtualMachineScaleSetNetworkInterfaces" => {
+                names.push("NetworkInterfaces")
+            }
             "loadBalancers" => names.push("LoadBalancers"),
             "networkSecurityGroups" => names.push("NetworkSecurityGroups"),
             "virtualNetworks" => names.push("VirtualNetworks"),

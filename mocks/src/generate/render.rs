@@ -20,8 +20,8 @@ use super::model::{
     PoolDefect, PoolKey, Port, Svc, SvcDefect,
 };
 use super::names::{
-    etag, fip_name, legacy_nsg_rule_name, nsg_allow_rule_name, pip_name, res_id, rule_name, sorted_port_strings,
-    uuid,
+    etag, fip_name, legacy_nsg_rule_name, nsg_allow_rule_name, pip_name, res_id, rule_name,
+    sorted_port_strings, uuid,
 };
 use super::output::Sink;
 use super::{Env, Truth};
@@ -70,7 +70,11 @@ impl Ids<'_> {
         res_id(&self.0.sub, &self.0.rg, arm::T_NIC, name)
     }
     fn pool(&self, k: PoolKey) -> String {
-        format!("{}/backendAddressPools/{}", self.lb(k.internal), self.0.pool_name(k))
+        format!(
+            "{}/backendAddressPools/{}",
+            self.lb(k.internal),
+            self.0.pool_name(k)
+        )
     }
     /// The ip configuration a NIC-based pool lists for a node (domain.md §3.4).
     fn member(&self, n: &Node, ipv6: bool) -> String {
@@ -80,7 +84,10 @@ impl Ids<'_> {
                 self.vmss(vmss),
                 if ipv6 { "ipconfigv6" } else { "ipconfig1" }
             ),
-            _ => format!("{}/ipConfigurations/ipconfig1", self.nic(&format!("{}-nic", n.name))),
+            _ => format!(
+                "{}/ipConfigurations/ipconfig1",
+                self.nic(&format!("{}-nic", n.name))
+            ),
         }
     }
     fn provider_id(&self, n: &Node) -> String {
@@ -222,7 +229,11 @@ impl Lb {
                 if first && r.probe_missing {
                     None
                 } else {
-                    let port = if first { r.probe_wrong.unwrap_or(p.node_port) } else { p.node_port };
+                    let port = if first {
+                        r.probe_wrong.unwrap_or(p.node_port)
+                    } else {
+                        p.node_port
+                    };
                     probes.push(self.add_probe(rng, &name, false, port));
                     Some(name.clone())
                 }
@@ -334,9 +345,17 @@ pub fn render_cluster(
     let tags_for = |keys: &[String], legacy: bool, dns: Option<&str>| -> Map<String, Value> {
         let mut t = Map::new();
         let (svc_key, cl_key, dns_key) = if legacy {
-            ("service", "kubernetes-cluster-name", "kubernetes-dns-label-service")
+            (
+                "service",
+                "kubernetes-cluster-name",
+                "kubernetes-dns-label-service",
+            )
         } else {
-            ("k8s-azure-service", "k8s-azure-cluster-name", "k8s-azure-dns-label-service")
+            (
+                "k8s-azure-service",
+                "k8s-azure-cluster-name",
+                "k8s-azure-dns-label-service",
+            )
         };
         t.insert(svc_key.into(), json!(keys.join(",")));
         t.insert(cl_key.into(), json!(cn));
@@ -377,7 +396,13 @@ pub fn render_cluster(
                     PipSpec {
                         rg,
                         dns_label: dns,
-                        ..pip_spec(c, &name, &s.ip4, Some(tags_for(&keys, s.legacy_tags, dns.map(|_| s.key()).as_deref())), attached)
+                        ..pip_spec(
+                            c,
+                            &name,
+                            &s.ip4,
+                            Some(tags_for(&keys, s.legacy_tags, dns.map(|_| s.key()).as_deref())),
+                            attached,
+                        )
                     },
                 ));
                 let id = ids.pip(rg, &name);
@@ -415,7 +440,10 @@ pub fn render_cluster(
             (Some(PipKind::ByoName(name)), _) | (Some(PipKind::ByoIp(name)), _) => {
                 let mut user = Map::new();
                 user.insert("owner".into(), json!("platform-team"));
-                pips.push(arm::pip(rng, pip_spec(c, name, &s.ip4, Some(user), Some(ext_fip(&s.base)))));
+                pips.push(arm::pip(
+                    rng,
+                    pip_spec(c, name, &s.ip4, Some(user), Some(ext_fip(&s.base))),
+                ));
                 let kind = if matches!(s.pip, Some(PipKind::ByoName(_))) {
                     "byo-pip-by-name-in-use"
                 } else {
@@ -432,11 +460,17 @@ pub fn render_cluster(
                 let name = pip_name(cn, &g.base, false);
                 let at = attached.then(|| ext_fip(&g.base));
                 let keys = vec![format!("{}/{}", g.ns, g.name)];
-                pips.push(arm::pip(rng, pip_spec(c, &name, &g.ip4, Some(tags_for(&keys, *legacy, None)), at)));
+                pips.push(arm::pip(
+                    rng,
+                    pip_spec(c, &name, &g.ip4, Some(tags_for(&keys, *legacy, None)), at),
+                ));
                 truth.finding("orphaned-public-ip", &ids.pip(&c.rg, &name), cl);
             }
             Some(GhostPip::Byo(name)) => {
-                pips.push(arm::pip(rng, pip_spec(c, name, &g.ip4, None, Some(ext_fip(&g.base)))));
+                pips.push(arm::pip(
+                    rng,
+                    pip_spec(c, name, &g.ip4, None, Some(ext_fip(&g.base))),
+                ));
             }
             None => {}
         }
@@ -481,25 +515,43 @@ pub fn render_cluster(
     // ---- Load balancers ---------------------------------------------------------------------
     let aks = c.is_aks();
     let mut ext = Lb::new(ids.lb(false), aks);
-    let pool4 = c.pool_name(PoolKey { internal: false, ipv6: false });
-    let pool6 = c.pool_name(PoolKey { internal: false, ipv6: true });
+    let pool4 = c.pool_name(PoolKey {
+        internal: false,
+        ipv6: false,
+    });
+    let pool6 = c.pool_name(PoolKey {
+        internal: false,
+        ipv6: true,
+    });
     let mut outbound_pip = None;
     if aks {
         // AKS outbound: GUID-named frontend and PIP, `aksOutboundBackendPool`, `aksOutboundRule`
         // (domain.md §1.2 "AKS specifics").
         let guid = uuid(rng);
         let pip_name_o = uuid(rng);
-        let ip = format!("20.{}.{}.{}", 100 + c.idx % 100, rng.gen_range(0..255), rng.gen_range(1..255));
+        let ip = format!(
+            "20.{}.{}.{}",
+            100 + c.idx % 100,
+            rng.gen_range(0..255),
+            rng.gen_range(1..255)
+        );
         let pip_id = ids.pip(&c.rg, &pip_name_o);
-        let fip_id = ext.add_fip(rng, &guid, json!({
-            "provisioningState": "Succeeded",
-            "privateIPAllocationMethod": "Dynamic",
-            "publicIPAddress": {"id": pip_id},
-            "outboundRules": [{"id": ext.child("outboundRules", "aksOutboundRule")}],
-        }));
+        let fip_id = ext.add_fip(
+            rng,
+            &guid,
+            json!({
+                "provisioningState": "Succeeded",
+                "privateIPAllocationMethod": "Dynamic",
+                "publicIPAddress": {"id": pip_id},
+                "outboundRules": [{"id": ext.child("outboundRules", "aksOutboundRule")}],
+            }),
+        );
         let mut t = Map::new();
         t.insert("aks-managed-cluster-name".into(), json!(c.name));
-        t.insert("aks-managed-cluster-rg".into(), json!(c.user_rg.clone().unwrap_or_default()));
+        t.insert(
+            "aks-managed-cluster-rg".into(),
+            json!(c.user_rg.clone().unwrap_or_default()),
+        );
         t.insert("aks-managed-type".into(), json!("aks-slb-managed-outbound-ip"));
         let mut spec = pip_spec(c, &pip_name_o, &ip, Some(t), Some(fip_id.clone()));
         spec.rg = &c.rg;
@@ -562,7 +614,14 @@ pub fn render_cluster(
                 truth.lookalike("frontend-shared-with-second-service", &id);
             }
         }
-        let pool = if s.internal { c.pool_name(PoolKey { internal: true, ipv6: false }) } else { pool4.clone() };
+        let pool = if s.internal {
+            c.pool_name(PoolKey {
+                internal: true,
+                ipv6: false,
+            })
+        } else {
+            pool4.clone()
+        };
         let (rules, probes) = lb.add_service_rules(
             rng,
             RuleSet {
@@ -591,11 +650,15 @@ pub fn render_cluster(
         }
         if let Some(ip6) = &s.ip6 {
             let f6 = fip_name(&s.base, None, true);
-            let id = lb.add_fip(rng, &f6, json!({
-                "provisioningState": "Succeeded",
-                "privateIPAllocationMethod": "Dynamic",
-                "publicIPAddress": {"id": ids.pip(&pip_rg(c, s), &pip_name(cn, &s.base, true))},
-            }));
+            let id = lb.add_fip(
+                rng,
+                &f6,
+                json!({
+                    "provisioningState": "Succeeded",
+                    "privateIPAllocationMethod": "Dynamic",
+                    "publicIPAddress": {"id": ids.pip(&pip_rg(c, s), &pip_name(cn, &s.base, true))},
+                }),
+            );
             let _ = ip6;
             truth.lookalike("dual-stack-ipv6-frontend", &id);
             let (rules6, _) = lb.add_service_rules(
@@ -612,7 +675,13 @@ pub fn render_cluster(
         if let Some(SvcDefect::StalePort(p)) = &s.defect {
             let (rules, probes) = lb.add_service_rules(
                 rng,
-                RuleSet::plain(&s.base, s.subnet.as_deref(), std::slice::from_ref(p), &fname, &pool),
+                RuleSet::plain(
+                    &s.base,
+                    s.subnet.as_deref(),
+                    std::slice::from_ref(p),
+                    &fname,
+                    &pool,
+                ),
             );
             for id in rules.iter().chain(&probes) {
                 truth.finding("orphaned-lb-rule", id, cl);
@@ -621,7 +690,14 @@ pub fn render_cluster(
     }
     for g in &c.ghosts {
         let lb = if g.internal { &mut int } else { &mut ext };
-        let pool = if g.internal { c.pool_name(PoolKey { internal: true, ipv6: false }) } else { pool4.clone() };
+        let pool = if g.internal {
+            c.pool_name(PoolKey {
+                internal: true,
+                ipv6: false,
+            })
+        } else {
+            pool4.clone()
+        };
         if let Some(primary) = g.on_primary {
             let fname = by_idx(primary).base.clone();
             let (rules, probes) =
@@ -658,7 +734,10 @@ pub fn render_cluster(
         let id = lb.add_fip(rng, &fname, props);
         truth.finding("orphaned-lb-frontend", &id, cl);
         // Its rules and probes go with it: not reported on their own (rule-catalogue.md).
-        lb.add_service_rules(rng, RuleSet::plain(&g.base, g.subnet.as_deref(), &g.ports, &fname, &pool));
+        lb.add_service_rules(
+            rng,
+            RuleSet::plain(&g.base, g.subnet.as_deref(), &g.ports, &fname, &pool),
+        );
     }
 
     // Pools.
@@ -674,7 +753,8 @@ pub fn render_cluster(
             .map(|n| ids.member(n, false))
             .collect();
         let id = ext.child("backendAddressPools", "aksOutboundBackendPool");
-        ext.pools.push(nic_pool_json(rng, &id, "aksOutboundBackendPool", &members));
+        ext.pools
+            .push(nic_pool_json(rng, &id, "aksOutboundBackendPool", &members));
     }
     let lb_tags = aks.then(|| {
         json!({"aks-managed-cluster-name": c.name, "aks-managed-cluster-rg": c.user_rg.clone().unwrap_or_default()})
@@ -688,8 +768,14 @@ pub fn render_cluster(
             .pools
             .iter()
             .map(|p| {
-                let n1 = p.pointer("/properties/backendIPConfigurations").and_then(Value::as_array).map_or(0, Vec::len);
-                let n2 = p.pointer("/properties/loadBalancerBackendAddresses").and_then(Value::as_array).map_or(0, Vec::len);
+                let n1 = p
+                    .pointer("/properties/backendIPConfigurations")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let n2 = p
+                    .pointer("/properties/loadBalancerBackendAddresses")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
                 n1.max(n2)
             })
             .max()
@@ -710,11 +796,15 @@ pub fn render_cluster(
             .find(|p| matches!(p.kind, LooseKind::OtherCluster { .. }))
             .map(|p| ids.pip(&c.rg, &p.name))
             .unwrap_or_default();
-        let id = lb.add_fip(rng, fip, json!({
-            "provisioningState": "Succeeded",
-            "privateIPAllocationMethod": "Dynamic",
-            "publicIPAddress": {"id": pip},
-        }));
+        let id = lb.add_fip(
+            rng,
+            fip,
+            json!({
+                "provisioningState": "Succeeded",
+                "privateIPAllocationMethod": "Dynamic",
+                "publicIPAddress": {"id": pip},
+            }),
+        );
         truth.lookalike("frontend-on-lb-of-other-cluster", &id);
         let v = lb.finish(rng, other, loc, None);
         sink.push(sub, "loadBalancers", loc, &v)?;
@@ -729,7 +819,13 @@ pub fn render_cluster(
         let pip_n = format!("{}-pip", j.name);
         let nic_n = format!("{}-nic", j.name);
         let nic_id = ids.nic(&nic_n);
-        let mut spec = pip_spec(c, &pip_n, &j.pip_ip, None, Some(format!("{nic_id}/ipConfigurations/ipconfig1")));
+        let mut spec = pip_spec(
+            c,
+            &pip_n,
+            &j.pip_ip,
+            None,
+            Some(format!("{nic_id}/ipConfigurations/ipconfig1")),
+        );
         spec.basic = true;
         pips.push(arm::pip(rng, spec));
         truth.finding("basic-sku-retired", &ids.pip(&c.rg, &pip_n), cl);
@@ -800,13 +896,25 @@ pub fn render_cluster(
     let nsg_on_subnet = (!aks).then(|| ids.nsg());
     let net = c.net;
     let mut subnets = vec![
-        (c.subnet.as_str(), format!("10.{net}.0.0/17"), nsg_on_subnet.clone()),
+        (
+            c.subnet.as_str(),
+            format!("10.{net}.0.0/17"),
+            nsg_on_subnet.clone(),
+        ),
         (c.ilb_subnet.as_str(), format!("10.{net}.240.0/20"), nsg_on_subnet),
     ];
     if aks {
         subnets.push(("virtual-node-aci", format!("10.{net}.192.0/20"), None));
     }
-    let vnet = arm::vnet(rng, sub, &c.rg, &c.vnet, loc, &format!("10.{net}.0.0/16"), &subnets);
+    let vnet = arm::vnet(
+        rng,
+        sub,
+        &c.rg,
+        &c.vnet,
+        loc,
+        &format!("10.{net}.0.0/16"),
+        &subnets,
+    );
     sink.push(sub, "virtualNetworks", loc, &vnet)?;
     let mut groups = vec![(c.rg.clone(), None, None)];
     if let Some(u) = &c.user_rg {
@@ -957,11 +1065,20 @@ fn stale_member(c: &Cluster, ids: &Ids, ipv6: bool) -> String {
             c.nodes.len() + 90,
             if ipv6 { "ipconfigv6" } else { "ipconfig1" }
         ),
-        None => format!("{}/ipConfigurations/ipconfig1", ids.nic(&format!("{}-worker-99-nic", c.name))),
+        None => format!(
+            "{}/ipConfigurations/ipconfig1",
+            ids.nic(&format!("{}-worker-99-nic", c.name))
+        ),
     }
 }
 
-fn render_nsg(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink, truth: &mut Truth) -> io::Result<()> {
+fn render_nsg(
+    c: &Cluster,
+    ids: &Ids,
+    rng: &mut ChaCha8Rng,
+    sink: &mut Sink,
+    truth: &mut Truth,
+) -> io::Result<()> {
     let nsg_id = ids.nsg();
     let cl = Some(c.name.as_str());
     let mut rules: Vec<Value> = Vec::new();
@@ -1009,7 +1126,11 @@ fn render_nsg(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink, tru
         .services
         .iter()
         .filter(|s| s.legacy_nsg && s.has_frontend())
-        .flat_map(|s| s.ports.iter().map(move |p| (s.base.as_str(), p, s.ip4.as_str(), false)))
+        .flat_map(|s| {
+            s.ports
+                .iter()
+                .map(move |p| (s.base.as_str(), p, s.ip4.as_str(), false))
+        })
         .chain(
             c.ghosts
                 .iter()
@@ -1052,7 +1173,11 @@ fn render_nsg(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink, tru
     let mut groups: Vec<Group> = Vec::new();
     let mut add = |ipv6: bool, ports: &[Port], ip: &str, stale: bool| {
         for proto in ["TCP", "UDP"] {
-            let ps: Vec<u16> = ports.iter().filter(|p| p.proto == proto).map(|p| p.port).collect();
+            let ps: Vec<u16> = ports
+                .iter()
+                .filter(|p| p.proto == proto)
+                .map(|p| p.port)
+                .collect();
             if ps.is_empty() {
                 continue;
             }
@@ -1120,14 +1245,20 @@ fn render_nsg(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink, tru
     let dests: usize = rules
         .iter()
         .map(|r| {
-            let many = r.pointer("/properties/destinationAddressPrefixes").and_then(Value::as_array).map_or(0, Vec::len);
+            let many = r
+                .pointer("/properties/destinationAddressPrefixes")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             let one = usize::from(r.pointer("/properties/destinationAddressPrefix").is_some());
             many + one
         })
         .sum();
     // Every rule here has one source prefix, so sources = rules.
     let sources = rules.len();
-    if pressured(rules.len(), NSG_RULE_LIMIT) || pressured(dests, NSG_ADDR_LIMIT) || pressured(sources, NSG_ADDR_LIMIT) {
+    if pressured(rules.len(), NSG_RULE_LIMIT)
+        || pressured(dests, NSG_ADDR_LIMIT)
+        || pressured(sources, NSG_ADDR_LIMIT)
+    {
         truth.finding("quota-pressure", &nsg_id, cl);
     }
     let mut props = json!({
@@ -1158,18 +1289,29 @@ fn node_pools(c: &Cluster, ids: &Ids, n: &Node, ipv6: bool) -> Vec<String> {
         .map(|k| ids.pool(k))
         .collect();
     if c.is_aks() && !ipv6 && n.instance_exists {
-        v.push(format!("{}/backendAddressPools/aksOutboundBackendPool", ids.lb(false)));
+        v.push(format!(
+            "{}/backendAddressPools/aksOutboundBackendPool",
+            ids.lb(false)
+        ));
     }
     v
 }
 
-fn render_compute(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink, env: &Env) -> io::Result<()> {
+fn render_compute(
+    c: &Cluster,
+    ids: &Ids,
+    rng: &mut ChaCha8Rng,
+    sink: &mut Sink,
+    env: &Env,
+) -> io::Result<()> {
     let (sub, loc) = (c.sub.as_str(), c.location.as_str());
     if c.is_aks() {
         let mut scale_sets: BTreeMap<String, (String, Vec<&Node>)> = BTreeMap::new();
         for n in &c.nodes {
             if let NodeKind::Vmss { vmss, pool, .. } = &n.kind {
-                let e = scale_sets.entry(vmss.clone()).or_insert_with(|| (pool.clone(), Vec::new()));
+                let e = scale_sets
+                    .entry(vmss.clone())
+                    .or_insert_with(|| (pool.clone(), Vec::new()));
                 if n.instance_exists {
                     e.1.push(n);
                 }
@@ -1183,7 +1325,10 @@ fn render_compute(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink,
                 .map(|k| ids.pool(k))
                 .collect();
             if !ipv6 {
-                v.push(format!("{}/backendAddressPools/aksOutboundBackendPool", ids.lb(false)));
+                v.push(format!(
+                    "{}/backendAddressPools/aksOutboundBackendPool",
+                    ids.lb(false)
+                ));
             }
             v
         };
@@ -1201,9 +1346,11 @@ fn render_compute(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink,
         };
         for (vmss, (pool, nodes)) in &scale_sets {
             let vmss_id = ids.vmss(vmss);
-            let nic_cfg = |ipc: Value| json!([{"name": vmss, "properties": {
+            let nic_cfg = |ipc: Value| {
+                json!([{"name": vmss, "properties": {
                 "primary": true, "enableAcceleratedNetworking": true, "enableIPForwarding": true,
-                "networkSecurityGroup": nsg, "dnsSettings": {"dnsServers": []}, "ipConfigurations": ipc}}]);
+                "networkSecurityGroup": nsg, "dnsSettings": {"dnsServers": []}, "ipConfigurations": ipc}}])
+            };
             let v = json!({
                 "name": vmss, "id": vmss_id, "type": T_VMSS, "location": loc, "etag": "\"1\"",
                 "sku": {"name": "Standard_D4s_v3", "tier": "Standard", "capacity": nodes.len()},
@@ -1225,7 +1372,9 @@ fn render_compute(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink,
             });
             sink.push(sub, "virtualMachineScaleSets", loc, &v)?;
             for n in nodes {
-                let NodeKind::Vmss { instance, .. } = &n.kind else { continue };
+                let NodeKind::Vmss { instance, .. } = &n.kind else {
+                    continue;
+                };
                 let vm_id = format!("{vmss_id}/virtualMachines/{instance}");
                 let nic_id = format!("{vm_id}/networkInterfaces/{vmss}");
                 let (p4, p6) = (node_pools(c, ids, n, false), node_pools(c, ids, n, true));
@@ -1249,10 +1398,12 @@ fn render_compute(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink,
                 sink.push(sub, "virtualMachineScaleSetVMs", loc, &v)?;
                 // The VMSS NIC, as the Network RP's VMSS NIC API returns it (no `type`, as in the
                 // spec example VmssNetworkInterfaceList).
-                let mut ipcs = vec![json!({"name": "ipconfig1", "id": format!("{nic_id}/ipConfigurations/ipconfig1"),
+                let mut ipcs = vec![
+                    json!({"name": "ipconfig1", "id": format!("{nic_id}/ipConfigurations/ipconfig1"),
                     "properties": {"provisioningState": "Succeeded", "privateIPAddress": n.ip4, "privateIPAllocationMethod": "Dynamic",
                                    "subnet": {"id": ids.subnet(&c.subnet)}, "primary": true, "privateIPAddressVersion": "IPv4",
-                                   "loadBalancerBackendAddressPools": arm::id_refs(&p4)}})];
+                                   "loadBalancerBackendAddressPools": arm::id_refs(&p4)}}),
+                ];
                 if let Some(ip6) = &n.ip6 {
                     ipcs.push(json!({"name": "ipconfigv6", "id": format!("{nic_id}/ipConfigurations/ipconfigv6"),
                         "properties": {"provisioningState": "Succeeded", "privateIPAddress": ip6, "privateIPAllocationMethod": "Dynamic",
@@ -1271,7 +1422,11 @@ fn render_compute(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink,
     }
     let mut avsets: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for n in c.nodes.iter().filter(|n| n.instance_exists && !n.is_virtual()) {
-        let as_name = if n.control_plane { format!("{}-control-plane-as", c.name) } else { format!("{}-agents-as", c.name) };
+        let as_name = if n.control_plane {
+            format!("{}-control-plane-as", c.name)
+        } else {
+            format!("{}-agents-as", c.name)
+        };
         let as_id = res_id(&c.sub, &c.rg, T_AVSET, &as_name);
         let nic_name = format!("{}-nic", n.name);
         let nic = arm::nic(
@@ -1304,7 +1459,10 @@ fn render_compute(c: &Cluster, ids: &Ids, rng: &mut ChaCha8Rng, sink: &mut Sink,
             },
         );
         sink.push(sub, "virtualMachines", loc, &vm)?;
-        avsets.entry(as_name).or_default().push(ids.vm(&n.name).to_uppercase());
+        avsets
+            .entry(as_name)
+            .or_default()
+            .push(ids.vm(&n.name).to_uppercase());
     }
     for (name, vms) in avsets {
         let v = json!({
@@ -1367,7 +1525,11 @@ pub fn config_json(c: &Cluster, tenant: &str) -> Value {
             v["aadClientSecret"] = json!("<redacted>");
             v["useManagedIdentityExtension"] = json!(false);
             v["loadBalancerBackendPoolConfigurationType"] =
-                json!(if c.flavor == Flavor::SelfManagedIpPools { "nodeIP" } else { "nodeIPConfiguration" });
+                json!(if c.flavor == Flavor::SelfManagedIpPools {
+                    "nodeIP"
+                } else {
+                    "nodeIPConfiguration"
+                });
         }
     }
     match c.config_defect {
