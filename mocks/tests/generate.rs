@@ -1164,3 +1164,90 @@ fn remaining_rules_match_an_independent_derivation() {
         assert_eq!(got.remove(rule).unwrap_or_default(), want, "{rule}");
     }
 }
+
+/// Usage rows, cloud configs and resource-group mismatches re-derived from the world.
+#[test]
+fn quota_config_and_mismatch_match_an_independent_derivation() {
+    let (d, _, w) = rich();
+    let fs = expected(d.path());
+    let mut quota = BTreeSet::new();
+    for u in w.of_type(azaudit_world::USAGE_TYPE) {
+        let (cur, limit) = (
+            u.value["currentValue"].as_u64().unwrap(),
+            u.value["limit"].as_u64().unwrap(),
+        );
+        if limit > 0 && cur * 5 >= limit * 4 {
+            quota.insert(id_key(&u.id));
+        }
+    }
+    for lb in w.of_type("Microsoft.Network/loadBalancers") {
+        assert!(arr(&lb.value, "/properties/frontendIPConfigurations").len() < 480);
+        assert!(arr(&lb.value, "/properties/loadBalancingRules").len() < 1200);
+    }
+    for nsg in w.of_type("Microsoft.Network/networkSecurityGroups") {
+        assert!(arr(&nsg.value, "/properties/securityRules").len() < 800);
+    }
+    assert!(!quota.is_empty());
+    assert_eq!(quota, of_rule(&fs, "quota-pressure"));
+
+    let mut configs = BTreeSet::new();
+    let mut mismatch = BTreeSet::new();
+    for meta in &w.meta.clusters {
+        let objs = &w.clusters[&meta.name];
+        let cfg: Value = serde_json::from_str(&objs.cloud_config.as_ref().unwrap().1).unwrap();
+        // The Secret carries the same config as the file.
+        let secret = objs.of_kind("Secret").next().unwrap();
+        let data = str_at(secret, "/data/cloud-config");
+        use base64::Engine;
+        let from_secret: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(data).unwrap()).unwrap();
+        assert_eq!(from_secret, cfg);
+        let on = |k: &str| cfg[k].as_bool().unwrap_or(false);
+        let secret_set = cfg
+            .get("aadClientSecret")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        if (on("useManagedIdentityExtension") && secret_set)
+            || !on("cloudProviderRateLimit")
+            || !on("useInstanceMetadata")
+            || cfg["loadBalancerSku"].as_str() != Some("standard")
+        {
+            configs.insert(id_key(&format!(
+                "k8s://{}/kube-system/secrets/azure-cloud-provider",
+                meta.name
+            )));
+        }
+        let rg = meta.resource_group.clone().unwrap().to_lowercase();
+        for s in objs.of_kind("Service") {
+            let ann = |k: &str| {
+                s.pointer(&format!("/metadata/annotations/service.beta.kubernetes.io~1{k}"))
+                    .and_then(Value::as_str)
+            };
+            let search_rg = ann("azure-load-balancer-resource-group").map_or(rg.clone(), str::to_lowercase);
+            let by_name = ann("azure-pip-name");
+            let by_ip = s.pointer("/spec/loadBalancerIP").and_then(Value::as_str);
+            if by_name.is_none() && by_ip.is_none() {
+                continue;
+            }
+            let matching: Vec<String> = w
+                .of_type("Microsoft.Network/publicIPAddresses")
+                .filter(|p| {
+                    by_name.is_some_and(|n| str_at(&p.value, "/name").eq_ignore_ascii_case(n))
+                        || by_ip.is_some_and(|ip| str_at(&p.value, "/properties/ipAddress") == ip)
+                })
+                .map(|p| p.resource_group().unwrap().to_lowercase())
+                .collect();
+            if !matching.is_empty() && !matching.contains(&search_rg) {
+                mismatch.insert(id_key(&format!(
+                    "k8s://{}/{}/services/{}",
+                    meta.name,
+                    str_at(s, "/metadata/namespace"),
+                    str_at(s, "/metadata/name")
+                )));
+            }
+        }
+    }
+    assert_eq!(configs, of_rule(&fs, "cloud-config-invalid"));
+    assert!(!mismatch.is_empty());
+    assert_eq!(mismatch, of_rule(&fs, "service-pip-resource-group-mismatch"));
+}
