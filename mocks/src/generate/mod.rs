@@ -185,6 +185,9 @@ pub struct GenerateArgs {
     /// Replace what a previous `generate` wrote in --out.
     #[arg(long)]
     pub force: bool,
+    /// Items per ARM file (tests use small files to exercise splitting).
+    #[arg(long, default_value_t = output::CHUNK, hide = true)]
+    pub chunk_size: usize,
 }
 
 /// Validated options.
@@ -199,6 +202,7 @@ pub struct Options {
     pub defect_rate: f64,
     pub rates: BTreeMap<String, f64>,
     pub mock: Value,
+    pub chunk_size: usize,
 }
 
 impl Options {
@@ -238,6 +242,9 @@ impl GenerateArgs {
                 _ => problems.push(format!("--rate {r}: rate must be a number between 0 and 1")),
             }
         }
+        if self.chunk_size == 0 {
+            problems.push("--chunk-size must be at least 1".to_string());
+        }
         if self.page_size == Some(0) {
             problems.push("--page-size must be at least 1".to_string());
         }
@@ -275,6 +282,7 @@ impl GenerateArgs {
             defect_rate: self.defect_rate,
             rates,
             mock: Value::Object(mock),
+            chunk_size: self.chunk_size,
         })
     }
 }
@@ -386,7 +394,7 @@ pub fn generate(out: &Path, opts: &Options, force: bool) -> anyhow::Result<Summa
     let mut truth = Truth::default();
     let clusters = model::plan(opts, &mut rng, &subs, &mut truth);
 
-    let mut sink = output::Sink::new(out);
+    let mut sink = output::Sink::new(out, opts.chunk_size);
     for c in &clusters {
         render::render_cluster(c, &mut rng, &mut sink, &mut truth, &env, out)
             .with_context(|| format!("write cluster {}", c.name))?;

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Items per file: big types are split so no file holds more than this many resources.
+/// Items per file by default: big types are split so no file holds more than this many resources.
 pub const CHUNK: usize = 5000;
 
 struct ChunkWriter {
     dir: PathBuf,
+    limit: usize,
     stem: &'static str,
     chunk_no: usize,
     in_chunk: usize,
@@ -25,7 +26,7 @@ struct ChunkWriter {
 
 impl ChunkWriter {
     fn push(&mut self, v: &Value) -> io::Result<()> {
-        if self.in_chunk == CHUNK {
+        if self.in_chunk == self.limit {
             self.close()?;
         }
         if self.open.is_none() {
@@ -68,14 +69,17 @@ pub type UsageCounts = BTreeMap<(String, String), BTreeMap<&'static str, u64>>;
 /// Where ARM resources go.
 pub struct Sink {
     arm_root: PathBuf,
+    chunk: usize,
     writers: BTreeMap<(String, &'static str), ChunkWriter>,
     pub usage: UsageCounts,
 }
 
 impl Sink {
-    pub fn new(root: &Path) -> Sink {
+    /// Files of at most `chunk` items under `root/arm/`.
+    pub fn new(root: &Path, chunk: usize) -> Sink {
         Sink {
             arm_root: root.join("arm"),
+            chunk: chunk.max(1),
             writers: BTreeMap::new(),
             usage: BTreeMap::new(),
         }
@@ -84,12 +88,13 @@ impl Sink {
     /// Writes one resource to `arm/<sub>/<stem>.json` (or its next chunk) and counts it.
     pub fn push(&mut self, sub: &str, stem: &'static str, location: &str, v: &Value) -> io::Result<()> {
         self.count(sub, stem, location, v);
-        let arm_root = &self.arm_root;
+        let (arm_root, limit) = (&self.arm_root, self.chunk);
         let w = self
             .writers
             .entry((sub.to_string(), stem))
             .or_insert_with(|| ChunkWriter {
                 dir: arm_root.join(sub),
+                limit,
                 stem,
                 chunk_no: 0,
                 in_chunk: 0,
