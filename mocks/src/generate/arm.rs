@@ -44,7 +44,7 @@ pub struct PipSpec<'a> {
     pub attached_to: Option<String>,
     pub nat_gateway: Option<String>,
     pub prefix: Option<String>,
-    /// `(label, location)` for `dnsSettings`.
+    /// `dnsSettings.domainNameLabel` (the FQDN is derived from the location).
     pub dns_label: Option<&'a str>,
 }
 

@@ -160,8 +160,8 @@ pub struct Svc {
     /// External Services only.
     pub pip: Option<PipKind>,
     pub dns_label: Option<String>,
+    /// An older Service: legacy tag keys on its PIP and legacy per-Service NSG rules.
     pub legacy_tags: bool,
-    pub legacy_nsg: bool,
     /// Other `ns/name`s on this Service's PIP tag (Services pinning its IP, deleted ones).
     pub tag_extra: Vec<String>,
     pub pending: Option<Pending>,
@@ -861,7 +861,6 @@ fn build_services(c: &mut Cluster, ctx: &mut Ctx, want: usize) {
             pip,
             dns_label,
             legacy_tags: special == Some(Special::LegacyTags),
-            legacy_nsg: special == Some(Special::LegacyTags),
             tag_extra: Vec::new(),
             pending: None,
             defect: None,

@@ -603,7 +603,7 @@ pub fn render_cluster(
                 json!({
                     "provisioningState": "Succeeded",
                     "privateIPAllocationMethod": "Dynamic",
-                    "publicIPAddress": {"id": ids.pip(&pip_rg(c, s), &pip_resource_name(c, s, false))},
+                    "publicIPAddress": {"id": ids.pip(&pip_rg(c, s), &pip_resource_name(c, s))},
                 })
             };
             let id = lb.add_fip(rng, &fname, props);
@@ -648,7 +648,7 @@ pub fn render_cluster(
                 }
             }
         }
-        if let Some(ip6) = &s.ip6 {
+        if s.ip6.is_some() {
             let f6 = fip_name(&s.base, None, true);
             let id = lb.add_fip(
                 rng,
@@ -659,7 +659,6 @@ pub fn render_cluster(
                     "publicIPAddress": {"id": ids.pip(&pip_rg(c, s), &pip_name(cn, &s.base, true))},
                 }),
             );
-            let _ = ip6;
             truth.lookalike("dual-stack-ipv6-frontend", &id);
             let (rules6, _) = lb.add_service_rules(
                 rng,
@@ -953,10 +952,10 @@ fn pip_rg(c: &Cluster, s: &Svc) -> String {
     }
 }
 
-fn pip_resource_name(c: &Cluster, s: &Svc, ipv6: bool) -> String {
+fn pip_resource_name(c: &Cluster, s: &Svc) -> String {
     match &s.pip {
         Some(PipKind::ByoName(n)) | Some(PipKind::ByoIp(n)) => n.clone(),
-        _ => pip_name(&c.cluster_name, &s.base, ipv6),
+        _ => pip_name(&c.cluster_name, &s.base, false),
     }
 }
 
@@ -1125,7 +1124,7 @@ fn render_nsg(
     let legacy: Vec<(&str, &Port, &str, bool)> = c
         .services
         .iter()
-        .filter(|s| s.legacy_nsg && s.has_frontend())
+        .filter(|s| s.legacy_tags && s.has_frontend())
         .flat_map(|s| {
             s.ports
                 .iter()
