@@ -79,7 +79,8 @@ pub fn build_result(
 ) -> anyhow::Result<AuditResult> {
     let rules = selected_rules(args, cfg)?;
     let generated_at = now_rfc3339(args.now.as_deref())?;
-    let today = time::OffsetDateTime::parse(&generated_at, &time::format_description::well_known::Rfc3339)?.date();
+    let today =
+        time::OffsetDateTime::parse(&generated_at, &time::format_description::well_known::Rfc3339)?.date();
     let (mut findings, suppressed) = crate::config::apply(cfg, evaluate(inv, &rules, &stats), today, &rules);
     findings::sort(&mut findings);
     Ok(AuditResult {
