@@ -18,6 +18,9 @@ mod stale_backend_pool_member;
 mod unattached_public_ip;
 mod virtual_node_not_excluded;
 
+#[cfg(test)]
+pub(crate) mod testutil;
+
 pub use context::Context;
 
 use crate::findings::{Finding, Severity};
