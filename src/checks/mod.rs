@@ -6,6 +6,8 @@
 pub mod context;
 mod nodes;
 
+mod aks_tunnel_unhealthy;
+mod arm_read_budget_low;
 mod empty_backend_pool;
 mod node_instance_not_found;
 mod node_missing_from_backend_pool;
@@ -62,6 +64,8 @@ pub fn registry() -> &'static [Rule] {
         node_not_registered::RULE,
         node_instance_not_found::RULE,
         virtual_node_not_excluded::RULE,
+        arm_read_budget_low::RULE,
+        aks_tunnel_unhealthy::RULE,
     ];
     RULES
 }
