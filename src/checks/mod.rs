@@ -16,6 +16,7 @@ mod orphaned_lb_frontend;
 mod orphaned_lb_rule;
 mod orphaned_nsg_rule;
 mod orphaned_public_ip;
+mod service_pending_load_balancer;
 mod service_pip_resource_group_mismatch;
 mod service_without_ready_endpoints;
 mod stale_backend_pool_member;
@@ -66,6 +67,7 @@ pub fn registry() -> &'static [Rule] {
         node_not_registered::RULE,
         node_instance_not_found::RULE,
         virtual_node_not_excluded::RULE,
+        service_pending_load_balancer::RULE,
         service_pip_resource_group_mismatch::RULE,
         service_without_ready_endpoints::RULE,
         arm_read_budget_low::RULE,
