@@ -8,7 +8,9 @@ mod nodes;
 
 mod aks_tunnel_unhealthy;
 mod arm_read_budget_low;
+mod dns_label_conflict;
 mod empty_backend_pool;
+mod lb_health_probe_mismatch;
 mod node_instance_not_found;
 mod node_missing_from_backend_pool;
 mod node_not_registered;
@@ -70,6 +72,8 @@ pub fn registry() -> &'static [Rule] {
         service_pending_load_balancer::RULE,
         service_pip_resource_group_mismatch::RULE,
         service_without_ready_endpoints::RULE,
+        lb_health_probe_mismatch::RULE,
+        dns_label_conflict::RULE,
         arm_read_budget_low::RULE,
         aks_tunnel_unhealthy::RULE,
     ];
