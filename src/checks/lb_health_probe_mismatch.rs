@@ -9,12 +9,13 @@
 //! use (`buildHealthProbeRulesForPort` in `pkg/provider/azure_loadbalancer_healthprobe.go`,
 //! domain.md §1.5):
 //! - `port_<port>_no_probe_rule: "true"`: none expected; not judged.
-//! - `port_<port>_health-probe_port`: that port (a Service port name or number maps to its
-//!   nodePort, another number is taken as is).
-//! - `externalTrafficPolicy: Local`: the probe on `healthCheckNodePort` (every protocol).
 //! - `Cluster` policy in shared probe mode (cloud config
 //!   `clusterServiceLoadBalancerHealthProbeMode: shared`): `cluster-service-shared-health-probe` on
-//!   `clusterServiceSharedLoadBalancerHealthProbePort` (default 10256), TCP ports.
+//!   `clusterServiceSharedLoadBalancerHealthProbePort` (default 10256), TCP ports; this wins over
+//!   the per-port annotation below.
+//! - `port_<port>_health-probe_port` (TCP): that port (a Service port name or number maps to its
+//!   nodePort, another number is taken as is).
+//! - `externalTrafficPolicy: Local`: the probe on `healthCheckNodePort` (every protocol).
 //! - `Cluster` policy otherwise: TCP ports probe their own nodePort; UDP and SCTP get no probe.
 //!
 //! HA-ports Services (one `All` rule for every port) are not judged.
@@ -85,6 +86,26 @@ fn expected_probe(cv: &ClusterView, svc: &Service, port: &ServicePort) -> Option
         .external_traffic_policy
         .as_deref()
         .is_some_and(|p| p.eq_ignore_ascii_case("Local"));
+    let shared = !local
+        && cv
+            .config_str(CFG_HEALTH_PROBE_MODE)
+            .is_some_and(|m| m.eq_ignore_ascii_case("shared"));
+    if shared {
+        // The shared probe wins over per-port annotations (`useSharedProbe` is checked first).
+        // UDP/SCTP rules in shared mode: not judged, the provider's choice is not documented.
+        if !tcp {
+            return None;
+        }
+        let p = cv
+            .config_str(CFG_SHARED_PROBE_PORT)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(SHARED_PROBE_DEFAULT_PORT);
+        return Some(Expected {
+            port: p,
+            name: Some(SHARED_PROBE_NAME),
+            why: "the shared health probe (clusterServiceLoadBalancerHealthProbeMode: shared)".into(),
+        });
+    }
     if tcp && let Some(annotated) = annotated_probe_port(svc, port) {
         // An annotation naming nothing we can resolve: the provider errors out; not judged here.
         return annotated.map(|p| Expected {
@@ -101,22 +122,8 @@ fn expected_probe(cv: &ClusterView, svc: &Service, port: &ServicePort) -> Option
         });
     }
     if !tcp {
-        // UDP/SCTP under the Cluster policy: no probe (and in shared mode we do not know).
+        // UDP/SCTP under the Cluster policy: no probe.
         return None;
-    }
-    let shared = cv
-        .config_str(CFG_HEALTH_PROBE_MODE)
-        .is_some_and(|m| m.eq_ignore_ascii_case("shared"));
-    if shared {
-        let p = cv
-            .config_str(CFG_SHARED_PROBE_PORT)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(SHARED_PROBE_DEFAULT_PORT);
-        return Some(Expected {
-            port: p,
-            name: Some(SHARED_PROBE_NAME),
-            why: "the shared health probe (clusterServiceLoadBalancerHealthProbeMode: shared)".into(),
-        });
     }
     port.node_port.map(|p| Expected {
         port: p,
@@ -386,6 +393,25 @@ mod tests {
         let out = audit(per_port(), svc(), Some(cfg));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].evidence["problems"][0]["expected_port"], 10256);
+        // The shared probe wins over a per-port probe annotation.
+        let annotated = || {
+            vec![annotate(
+                lb_service("ns", "web", &uid('3'), &[("TCP", 80, 30080)], &["20.0.0.3"]),
+                "service.beta.kubernetes.io/port_80_health-probe_port",
+                "31999",
+            )]
+        };
+        let shared_cfg = json!({"clusterServiceLoadBalancerHealthProbeMode": "shared"});
+        let shared_lb = || {
+            Lb::new(CLUSTER_TAG)
+                .frontend(&b, Some("/x/p"), None)
+                .probe(SHARED_PROBE_NAME, "Http", 10256)
+                .rule(&r, &b, "Tcp", 80, Some(SHARED_PROBE_NAME))
+        };
+        assert!(audit(shared_lb(), annotated(), Some(shared_cfg)).is_empty());
+        // Without shared mode the annotation decides: 31999, not the shared 10256.
+        let out = audit(shared_lb(), annotated(), None);
+        assert_eq!(out[0].evidence["problems"][0]["expected_port"], 31999);
         // A configured shared port is honoured.
         let custom = Lb::new(CLUSTER_TAG)
             .frontend(&b, Some("/x/p"), None)
@@ -516,6 +542,21 @@ mod tests {
             None,
         );
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn local_services_keep_their_health_check_probe_in_shared_mode() {
+        let b = base('f');
+        let hc = format!("{b}-TCP-32156");
+        let lb = Lb::new(CLUSTER_TAG)
+            .frontend(&b, Some("/x/p"), None)
+            .probe(&hc, "Http", 32156)
+            .rule(&format!("{b}-TCP-80"), &b, "Tcp", 80, Some(&hc));
+        let mut local = lb_service("ns", "local", &uid('f'), &[("TCP", 80, 30080)], &["20.0.0.1"]);
+        set(&mut local, &["spec", "externalTrafficPolicy"], json!("Local"));
+        set(&mut local, &["spec", "healthCheckNodePort"], json!(32156));
+        let cfg = json!({"clusterServiceLoadBalancerHealthProbeMode": "shared"});
+        assert!(audit(lb, vec![local], Some(cfg)).is_empty());
     }
 
     #[test]
