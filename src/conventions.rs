@@ -34,6 +34,25 @@ pub const ANN_ADDITIONAL_PIPS: &str = "service.beta.kubernetes.io/azure-addition
 pub const ANN_HA_PORTS: &str =
     "service.beta.kubernetes.io/azure-load-balancer-enable-high-availability-ports";
 
+/// Per-port probe annotations, `service.beta.kubernetes.io/port_{port}_{param}`
+/// (`consts.BuildHealthProbeAnnotationKeyForPort`, domain.md §3.1).
+pub const PORT_PARAM_HEALTH_PROBE_PORT: &str = "health-probe_port";
+pub const PORT_PARAM_NO_PROBE_RULE: &str = "no_probe_rule";
+
+/// Cloud config keys of the shared health probe mode (domain.md §1.5, since v1.28.5):
+/// `clusterServiceLoadBalancerHealthProbeMode: shared` gives every `Cluster`-policy Service the
+/// one probe `cluster-service-shared-health-probe` on port 10256 (kube-proxy's `/healthz`).
+pub const CFG_HEALTH_PROBE_MODE: &str = "clusterServiceLoadBalancerHealthProbeMode";
+pub const CFG_SHARED_PROBE_PORT: &str = "clusterServiceSharedLoadBalancerHealthProbePort";
+pub const SHARED_PROBE_DEFAULT_PORT: u32 = 10256;
+
+/// kube-system pods that carry the API server → node tunnel on AKS (`kubectl logs/exec/attach`):
+/// `tunnelfront` (the guide's "AKS kubectl logs connection timed out", label
+/// `component=tunnel`), its successors `aks-link` and `konnectivity-agent`.
+pub const TUNNEL_POD_NAMES: [&str; 3] = ["tunnelfront", "konnectivity-agent", "aks-link"];
+/// The guide selects them with `kubectl -n kube-system get po -l component=tunnel`.
+pub const TUNNEL_COMPONENT_LABEL: &str = "tunnel";
+
 pub const LABEL_EXCLUDE_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 pub const LABEL_LEGACY_EXCLUDE: &str = "alpha.service-controller.kubernetes.io/exclude-balancer";
 pub const LABEL_MANAGED: &str = "kubernetes.azure.com/managed";
@@ -262,6 +281,58 @@ pub fn requested_ips(svc: &Service) -> Vec<&str> {
         }
     }
     out
+}
+
+/// `true` for a Service the Azure cloud provider reconciles: type LoadBalancer without a
+/// `spec.loadBalancerClass`. The upstream service controller skips every Service that names a
+/// class (`wantsLoadBalancer` in `k8s.io/cloud-provider/controllers/service/controller.go`): another
+/// controller owns it, and its addresses and probes are none of the Azure provider's business.
+pub fn wants_cloud_load_balancer(svc: &Service) -> bool {
+    svc.is_load_balancer() && svc.load_balancer_class.as_deref().is_none_or(str::is_empty)
+}
+
+/// The per-port annotation `service.beta.kubernetes.io/port_{port}_{param}`.
+pub fn port_annotation(svc: &Service, port: u32, param: &str) -> Option<String> {
+    svc.annotation(&format!("service.beta.kubernetes.io/port_{port}_{param}"))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The DNS label a Service asks for (`azure-dns-label-name`); empty means "remove the label".
+pub fn requested_dns_label(svc: &Service) -> Option<&str> {
+    svc.annotation(ANN_DNS_LABEL)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// The PIP name the provider generates for a Service (`getPublicIPName`, domain.md §1.8):
+/// `<clusterName>-<base>`, without the prefix-id segment or the dual-stack `-IPv6` suffix.
+pub fn generated_pip_name(cluster_name_tag: &str, base: &str) -> String {
+    format!("{cluster_name_tag}-{base}")
+}
+
+/// The resource group the provider searches for a Service's PIP (`getPublicIPAddressResourceGroup`):
+/// the `azure-load-balancer-resource-group` annotation, else the cluster resource group.
+pub fn pip_resource_group<'a>(svc: &'a Service, cluster_rg: Option<&'a str>) -> Option<&'a str> {
+    svc.annotation(ANN_PIP_RG)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or(cluster_rg)
+}
+
+/// `true` for a kube-system tunnel pod (see [`TUNNEL_POD_NAMES`]): by name prefix
+/// (`<deployment>-<hash>-<id>`) or by its `app` / `component` label.
+pub fn is_tunnel_pod(name: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    let by_name = TUNNEL_POD_NAMES.iter().any(|p| {
+        name.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    });
+    let by_label = ["app", "component", "k8s-app"].iter().any(|k| {
+        labels
+            .get(*k)
+            .is_some_and(|v| TUNNEL_POD_NAMES.contains(&v.as_str()) || v == TUNNEL_COMPONENT_LABEL)
+    });
+    by_name || by_label
 }
 
 /// PIP names a Service asks for (`azure-pip-name`, `azure-pip-name-ipv6`).
