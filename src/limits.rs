@@ -182,7 +182,7 @@ pub const CRITICAL_RATIO: f64 = 1.0;
 /// Severity for `current` of `limit`; `None` below the medium threshold or for a limit that is
 /// not a limit (0 or negative: a row for a feature the subscription cannot use at all).
 pub fn pressure(current: f64, limit: f64) -> Option<(Severity, f64)> {
-    if !(limit > 0.0) || !current.is_finite() || current < 0.0 {
+    if limit.is_nan() || limit <= 0.0 || !current.is_finite() || current < 0.0 {
         return None;
     }
     let ratio = current / limit;
@@ -197,6 +197,11 @@ pub fn pressure(current: f64, limit: f64) -> Option<(Severity, f64)> {
     };
     Some((sev, ratio))
 }
+
+// Basic limits are never larger than Standard ones (checked at compile time).
+const _: () = assert!(LB_FRONTENDS_BASIC.value < LB_FRONTENDS_STANDARD.value);
+const _: () = assert!(LB_RULES_BASIC.value < LB_RULES_STANDARD.value);
+const _: () = assert!(LB_POOL_SIZE_BASIC.value < LB_POOL_SIZE_STANDARD.value);
 
 #[cfg(test)]
 mod tests {
@@ -251,9 +256,5 @@ mod tests {
                 "{l:?}"
             );
         }
-        // Basic limits are never larger than Standard ones.
-        assert!(LB_FRONTENDS_BASIC.value < LB_FRONTENDS_STANDARD.value);
-        assert!(LB_RULES_BASIC.value < LB_RULES_STANDARD.value);
-        assert!(LB_POOL_SIZE_BASIC.value < LB_POOL_SIZE_STANDARD.value);
     }
 }

@@ -6,17 +6,23 @@
 pub mod context;
 mod nodes;
 
+mod basic_sku_retired;
 mod empty_backend_pool;
 mod node_instance_not_found;
 mod node_missing_from_backend_pool;
 mod node_not_registered;
+mod nsg_blocks_service_port;
 mod orphaned_lb_frontend;
 mod orphaned_lb_rule;
 mod orphaned_nsg_rule;
 mod orphaned_public_ip;
+mod quota_pressure;
 mod stale_backend_pool_member;
 mod unattached_public_ip;
 mod virtual_node_not_excluded;
+
+#[cfg(test)]
+pub(crate) mod net_testutil;
 
 pub use context::Context;
 
@@ -59,6 +65,9 @@ pub fn registry() -> &'static [Rule] {
         node_not_registered::RULE,
         node_instance_not_found::RULE,
         virtual_node_not_excluded::RULE,
+        nsg_blocks_service_port::RULE,
+        quota_pressure::RULE,
+        basic_sku_retired::RULE,
     ];
     RULES
 }
