@@ -190,8 +190,9 @@ fn config_subnet<'a>(ctx: &Context<'a>, cv: &ClusterView) -> Option<(&'a Subnet,
         })
 }
 
-/// The one subnet (of a VNet in the cluster's subscription) that holds the node's address; `None`
-/// when none or several do (clusters often reuse address spaces).
+/// The subnet (of a VNet in the cluster's subscription) that holds the node's address: the only
+/// one, or the cloud config's among several (clusters often reuse address spaces); `None`
+/// otherwise. A subnet that does not hold the node's address is never taken for its own.
 fn subnet_by_ip<'a>(ctx: &Context<'a>, cv: &ClusterView, ips: &[IpAddr]) -> Option<(&'a Subnet, &'a Vnet)> {
     let sub = cv.subscription()?;
     let mut found = Vec::new();
@@ -212,7 +213,13 @@ fn subnet_by_ip<'a>(ctx: &Context<'a>, cv: &ClusterView, ips: &[IpAddr]) -> Opti
             }
         }
     }
-    (found.len() == 1).then(|| found[0])
+    if found.len() == 1 {
+        return Some(found[0]);
+    }
+    let configured = config_subnet(ctx, cv)?;
+    found
+        .into_iter()
+        .find(|(s, _)| key(&s.id) == key(&configured.0.id))
 }
 
 fn vnet_env(v: Option<&Vnet>) -> (Env, Option<String>) {
@@ -251,7 +258,7 @@ fn node_path<'a>(ctx: &Context<'a>, idx: &Index<'a>, cv: &ClusterView<'a>, node:
     };
     let mut hops = Vec::new();
 
-    // Subnet: the NIC's, else the cloud config's, else the one subnet holding the node's IP.
+    // Subnet: the NIC's, else the one holding the node's IP (the cloud config's among several).
     let nic_subnet_id = nic.and_then(|n| {
         n.ip_configs
             .iter()
@@ -261,7 +268,7 @@ fn node_path<'a>(ctx: &Context<'a>, idx: &Index<'a>, cv: &ClusterView<'a>, node:
     });
     let subnet: Option<(&Subnet, &Vnet)> = match &nic_subnet_id {
         Some(id) => idx.subnets.get(&key(id)).copied(),
-        None => config_subnet(ctx, cv).or_else(|| subnet_by_ip(ctx, cv, &ips)),
+        None => subnet_by_ip(ctx, cv, &ips),
     };
     match (subnet, &nic_subnet_id) {
         (Some((s, _)), _) => {
@@ -1071,6 +1078,66 @@ mod tests {
                     &[],
                 )]),
             ),
+        ];
+        let inv = inventory(files);
+        let ctx = Context::new(&inv);
+        let mut out = Vec::new();
+        check(&ctx, &mut out);
+        assert!(out.is_empty(), "{out:#?}");
+    }
+
+    #[test]
+    fn overlapping_address_spaces_are_not_guessed() {
+        // Two VNets with the same prefixes (another cluster's is blocking); the node's NIC is
+        // unknown, so its subnet cannot be told apart: nothing is concluded.
+        let vmss = arm_id("Microsoft.Compute/virtualMachineScaleSets/pool");
+        let other = nsg(
+            "other-nsg",
+            vec![nsg_rule(
+                &nsg_id("other-nsg"),
+                "deny-443",
+                100,
+                "Deny",
+                "Tcp",
+                "Internet",
+                "*",
+                "443",
+            )],
+            &[&subnet_id("vnet-b", "nodes-subnet")],
+            &[],
+        );
+        let mine = nsg("mine-nsg", vec![], &[&subnet_id("vnet-a", "nodes-subnet")], &[]);
+        let files = vec![
+            ("world.json", world_json(C)),
+            ("arm/nsg.json", page(vec![other, mine])),
+            (
+                "arm/vnet.json",
+                page(vec![
+                    vnet(
+                        "vnet-a",
+                        &["10.0.0.0/16"],
+                        "nodes-subnet",
+                        "10.0.0.0/24",
+                        Some("mine-nsg"),
+                    ),
+                    vnet(
+                        "vnet-b",
+                        &["10.0.0.0/16"],
+                        "nodes-subnet",
+                        "10.0.0.0/24",
+                        Some("other-nsg"),
+                    ),
+                ]),
+            ),
+            (
+                "k8s/c1/nodes.json",
+                k8s_list(vec![node(
+                    "pool000000",
+                    &format!("{vmss}/virtualMachines/0"),
+                    "10.0.0.4",
+                )]),
+            ),
+            ("k8s/c1/services.json", k8s_list(vec![web()])),
         ];
         let inv = inventory(files);
         let ctx = Context::new(&inv);
