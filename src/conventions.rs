@@ -52,6 +52,18 @@ pub const SHARED_PROBE_DEFAULT_PORT: u32 = 10256;
 pub const TUNNEL_POD_NAMES: [&str; 3] = ["tunnelfront", "konnectivity-agent", "aks-link"];
 /// The guide selects them with `kubectl -n kube-system get po -l component=tunnel`.
 pub const TUNNEL_COMPONENT_LABEL: &str = "tunnel";
+/// NSG sources of a Service (`CPA:pkg/provider/loadbalancer/accesscontrol.go`): service tags,
+/// IP ranges (cannot be combined with `spec.loadBalancerSourceRanges`), and the upstream
+/// annotation read when `spec.loadBalancerSourceRanges` is empty (`SourceRanges`).
+pub const ANN_ALLOWED_SERVICE_TAGS: &str = "service.beta.kubernetes.io/azure-allowed-service-tags";
+pub const ANN_ALLOWED_IP_RANGES: &str = "service.beta.kubernetes.io/azure-allowed-ip-ranges";
+pub const ANN_LB_SOURCE_RANGES: &str = "service.beta.kubernetes.io/load-balancer-source-ranges";
+/// Floating IP off: LB rule `backendPort` = nodePort, NSG destination = node IPs
+/// (`consts.IsK8sServiceDisableLoadBalancerFloatingIP`).
+pub const ANN_DISABLE_FLOATING_IP: &str =
+    "service.beta.kubernetes.io/azure-disable-load-balancer-floating-ip";
+/// Basic / mode-based LB selection (`selectLoadBalancer`): `__auto__` or VM set names.
+pub const ANN_LB_MODE: &str = "service.beta.kubernetes.io/azure-load-balancer-mode";
 
 pub const LABEL_EXCLUDE_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 pub const LABEL_LEGACY_EXCLUDE: &str = "alpha.service-controller.kubernetes.io/exclude-balancer";
@@ -333,6 +345,65 @@ pub fn is_tunnel_pod(name: &str, labels: &std::collections::BTreeMap<String, Str
             .is_some_and(|v| TUNNEL_POD_NAMES.contains(&v.as_str()) || v == TUNNEL_COMPONENT_LABEL)
     });
     by_name || by_label
+}
+
+/// Who may reach a Service through the NSG, as cloud-provider-azure's `AccessControl` computes it
+/// (`CPA:pkg/provider/loadbalancer/accesscontrol.go`): service tags, IP ranges, and `Internet`
+/// when `IsAllowFromInternet` holds. Strings as written; ranges are not validated here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedSources {
+    pub service_tags: Vec<String>,
+    /// `spec.loadBalancerSourceRanges` (else the `load-balancer-source-ranges` annotation) and
+    /// `azure-allowed-ip-ranges`.
+    pub ip_ranges: Vec<String>,
+    /// `IsAllowFromInternet`: no tags, no restricting ranges, and external (or internal with an
+    /// explicit allow-all range).
+    pub internet: bool,
+}
+
+fn comma_list(v: Option<&str>) -> Vec<String> {
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `0.0.0.0/0` or `::/0` (`iputil.IsPrefixesAllowAll`).
+fn is_allow_all(range: &str) -> bool {
+    range
+        .split_once('/')
+        .is_some_and(|(a, l)| l.trim() == "0" && a.trim().parse::<std::net::IpAddr>().is_ok())
+}
+
+pub fn allowed_sources(svc: &Service) -> AllowedSources {
+    let service_tags = comma_list(svc.annotation(ANN_ALLOWED_SERVICE_TAGS));
+    let source_ranges = if svc.load_balancer_source_ranges.is_empty() {
+        comma_list(svc.annotation(ANN_LB_SOURCE_RANGES))
+    } else {
+        svc.load_balancer_source_ranges.clone()
+    };
+    let allowed_ranges = comma_list(svc.annotation(ANN_ALLOWED_IP_RANGES));
+    let restricting = |r: &[String]| !r.is_empty() && !r.iter().any(|x| is_allow_all(x));
+    let internet = service_tags.is_empty()
+        && !restricting(&source_ranges)
+        && !restricting(&allowed_ranges)
+        && (!is_internal(svc) || !source_ranges.is_empty() || !allowed_ranges.is_empty());
+    let mut ip_ranges = source_ranges;
+    ip_ranges.extend(allowed_ranges);
+    AllowedSources {
+        service_tags,
+        ip_ranges,
+        internet,
+    }
+}
+
+pub fn floating_ip_disabled(svc: &Service) -> bool {
+    svc.annotation(ANN_DISABLE_FLOATING_IP)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// PIP names a Service asks for (`azure-pip-name`, `azure-pip-name-ipv6`).

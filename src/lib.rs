@@ -17,6 +17,8 @@ pub mod findings;
 pub mod http;
 pub mod inventory;
 pub mod kube;
+pub mod limits;
+pub mod nsg;
 pub mod report;
 pub mod rules_doc;
 pub mod snapshot;

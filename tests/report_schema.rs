@@ -11,10 +11,18 @@ fn root() -> PathBuf {
 }
 
 fn validate(report: &Value) {
-    let schema: Value = serde_json::from_slice(&std::fs::read(root().join("docs/report.schema.json")).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(root().join("docs/report.schema.json")).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "report does not match docs/report.schema.json:\n{}", errors.join("\n"));
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/report.schema.json:\n{}",
+        errors.join("\n")
+    );
 }
 
 fn run(args: &[&str]) -> Value {
@@ -25,12 +33,17 @@ fn run(args: &[&str]) -> Value {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
 fn demo_snapshot_report_validates() {
-    let v = run(&["audit", "--snapshot", root().join("mocks/worlds/demo").to_str().unwrap()]);
+    let v = run(&[
+        "audit",
+        "--snapshot",
+        root().join("mocks/worlds/demo").to_str().unwrap(),
+    ]);
     assert!(!v["findings"].as_array().unwrap().is_empty());
     validate(&v);
 }
@@ -48,18 +61,39 @@ fn incomplete_report_with_suppressions_validates() {
     )
     .unwrap();
     let cfg = tmp.path().join("azaudit.toml");
-    std::fs::write(&cfg, "[[suppress]]\nrule = \"orphaned-public-ip\"\nresource = \"/nothing\"\nreason = \"r\"\n").unwrap();
-    let v = run(&["audit", "--snapshot", world.to_str().unwrap(), "--config", cfg.to_str().unwrap()]);
+    std::fs::write(
+        &cfg,
+        "[[suppress]]\nrule = \"orphaned-public-ip\"\nresource = \"/nothing\"\nreason = \"r\"\n",
+    )
+    .unwrap();
+    let v = run(&[
+        "audit",
+        "--snapshot",
+        world.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     assert_eq!(v["complete"], false);
     assert_eq!(v["gaps"].as_array().unwrap().len(), 3);
-    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "stale-suppression"));
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "stale-suppression")
+    );
     validate(&v);
 }
 
 #[test]
 fn schema_rejects_a_broken_report() {
-    let mut v = run(&["audit", "--snapshot", root().join("mocks/worlds/demo").to_str().unwrap()]);
+    let mut v = run(&[
+        "audit",
+        "--snapshot",
+        root().join("mocks/worlds/demo").to_str().unwrap(),
+    ]);
     v["findings"][0]["severity"] = Value::String("urgent".into());
-    let schema: Value = serde_json::from_slice(&std::fs::read(root().join("docs/report.schema.json")).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(root().join("docs/report.schema.json")).unwrap()).unwrap();
     assert!(!jsonschema::validator_for(&schema).unwrap().is_valid(&v));
 }
