@@ -77,6 +77,7 @@ pub fn build_result(
         stats,
         duration_ms: started.elapsed().as_millis() as u64,
         rules,
+        history: None,
     })
 }
 
@@ -119,6 +120,21 @@ pub fn emit(r: &AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::R
     Ok(())
 }
 
+/// The end of every audit: merge the state file (`--state`, under its lock), render, then commit
+/// the state only once the report is out (a report that failed to be written must not swallow
+/// the one listing of resolved findings), and derive the exit status from the final severities.
+pub fn finish(mut result: AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
+    let session = match &args.state {
+        Some(path) => Some(crate::state::Session::begin(path, &mut result, args.min_age)?),
+        None => None,
+    };
+    emit(&result, args, color)?;
+    if let Some(s) = session {
+        s.commit()?;
+    }
+    Ok(exit_for(&result, args.fail_on))
+}
+
 /// Load problems on stderr: lost data as warnings (each becomes a gap), duplicate ids once as a
 /// summary (world-format.md: "the loader says so once"), details at debug level.
 pub fn report_load_problems(world: &azaudit_world::World) {
@@ -157,6 +173,5 @@ pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
         CallStats::default(),
         started,
     )?;
-    emit(&result, &args.report, color)?;
-    Ok(exit_for(&result, args.report.fail_on))
+    finish(result, &args.report, color)
 }

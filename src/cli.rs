@@ -108,6 +108,15 @@ pub struct ReportArgs {
     /// Timestamp to write as the report's generation time (RFC 3339), for reproducible reports.
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub now: Option<String>,
+    /// State file for nightly runs (created if missing): remembers when each finding was first
+    /// and last seen, so reports show its age, what is new since the last run and what was
+    /// resolved. Written atomically under FILE.lock, so overlapping runs are safe.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// With --state: cleanup-eligible findings first seen less than AGE ago (e.g. 7d, 36h) are
+    /// reported as info and held back from cleanup, so --fail-on ignores them.
+    #[arg(long, value_name = "AGE", requires = "state", value_parser = crate::state::parse_age)]
+    pub min_age: Option<std::time::Duration>,
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {

@@ -19,3 +19,4 @@ pub mod kube;
 pub mod report;
 pub mod rules_doc;
 pub mod snapshot;
+pub mod state;

@@ -1,0 +1,67 @@
+(function () {
+  'use strict';
+  // azaudit report: filters and sorting for the findings table. Reads only the page itself; the
+  // report works without this script (mail clients drop it). Sets data-azaudit-ready="1" on <html>
+  // once it ran, and data-azaudit-error when anything threw (checked by scripts/html-screenshot.sh).
+  var root = document.documentElement;
+  window.addEventListener('error', function (e) {
+    root.setAttribute('data-azaudit-error', String((e && e.message) || 'error'));
+  });
+  var table = document.getElementById('findings-table');
+  if (table) {
+    var tbody = table.tBodies[0];
+    var rows = Array.prototype.slice.call(tbody.rows);
+    var text = document.getElementById('f-text');
+    var sev = document.getElementById('f-sev');
+    var rule = document.getElementById('f-rule');
+    var onlyNew = document.getElementById('f-new');
+    var count = document.getElementById('f-count');
+    var none = document.getElementById('f-none');
+    var apply = function () {
+      var t = text.value.trim().toLowerCase();
+      var shown = 0;
+      rows.forEach(function (tr) {
+        var ok = (!t || tr.getAttribute('data-text').indexOf(t) >= 0) &&
+          (!sev.value || tr.getAttribute('data-sev') === sev.value) &&
+          (!rule.value || tr.getAttribute('data-rule') === rule.value) &&
+          (!onlyNew || !onlyNew.checked || tr.getAttribute('data-new') === '1');
+        tr.hidden = !ok;
+        if (ok) { shown += 1; }
+      });
+      count.textContent = shown + ' of ' + rows.length + ' shown';
+      none.hidden = shown !== 0;
+    };
+    [text, sev, rule, onlyNew].forEach(function (el) {
+      if (el) {
+        el.addEventListener('input', apply);
+        el.addEventListener('change', apply);
+      }
+    });
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads, function (th, i) {
+      var kind = th.getAttribute('data-sort');
+      if (!kind) { return; }
+      th.tabIndex = 0;
+      var sortBy = function () {
+        var asc = th.getAttribute('aria-sort') !== 'ascending';
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute('aria-sort'); });
+        th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
+        rows.sort(function (a, b) {
+          var x = a.cells[i].getAttribute('data-v') || '';
+          var y = b.cells[i].getAttribute('data-v') || '';
+          var c = kind === 'num' ? (parseFloat(x) || 0) - (parseFloat(y) || 0) : x.localeCompare(y);
+          if (c === 0) { c = Number(a.getAttribute('data-i')) - Number(b.getAttribute('data-i')); }
+          return asc ? c : -c;
+        });
+        rows.forEach(function (r) { tbody.appendChild(r); });
+      };
+      th.addEventListener('click', sortBy);
+      th.addEventListener('keydown', function (e) {
+        if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(); }
+      });
+    });
+    apply();
+  }
+  root.classList.add('js');
+  root.setAttribute('data-azaudit-ready', '1');
+}());
