@@ -148,10 +148,10 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
-/// Shows an age the way `--min-age` takes it (`7d`, `36h`).
+/// Shows an age the way `--min-age` takes it (`7d`, `36h`; weeks as days, as people say "7d").
 pub fn format_age(d: Duration) -> String {
     let s = d.as_secs();
-    for (unit, n) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
         if s >= n && s.is_multiple_of(n) {
             return format!("{}{unit}", s / n);
         }
@@ -798,7 +798,7 @@ mod tests {
         assert!(parse_age("7").unwrap_err().contains("unit"));
         assert!(parse_age("d").unwrap_err().contains("e.g. 7d"));
         assert!(parse_age("7y").is_err());
-        assert_eq!(format_age(Duration::from_secs(604_800)), "1w");
+        assert_eq!(format_age(Duration::from_secs(604_800)), "7d");
         assert_eq!(format_age(Duration::from_secs(3 * 86_400)), "3d");
         assert_eq!(format_age(Duration::from_secs(129_600)), "36h");
     }

@@ -63,5 +63,7 @@
     apply();
   }
   root.classList.add('js');
+  // Whether the page fits its window without horizontal scrolling (the screenshot check reads it).
+  root.setAttribute('data-azaudit-fits', root.scrollWidth <= root.clientWidth + 1 ? '1' : '0');
   root.setAttribute('data-azaudit-ready', '1');
 }());

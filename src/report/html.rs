@@ -17,7 +17,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::AuditResult;
-use super::prometheus::{is_orphan_rule, quota_of};
+use super::prometheus::{is_orphan_rule, orphan_kind, quota_of};
 use crate::findings::Severity;
 
 const CSS: &str = include_str!("html.css");
@@ -58,6 +58,15 @@ pub fn short(resource: &str) -> String {
         }
         None => resource.to_string(),
     }
+}
+
+/// The last name in a resource reference (`a54ffcaa…` of a frontend id, the node of a `k8s://` one).
+fn name_of(resource: &str) -> &str {
+    resource
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(resource)
 }
 
 fn rank(s: Severity) -> u8 {
@@ -372,7 +381,7 @@ fn ages(o: &mut String, r: &AuditResult) {
             o,
             "<div class=\"name mono\" title=\"{}\">{}</div><div class=\"bar\"><span class=\"fill {}\" style=\"width:{:.1}%\"></span>{mark}</div><div class=\"v\">{} d</div>",
             esc(&f.resource),
-            esc(&format!("{} · {}", f.rule, short(&f.resource))),
+            esc(&format!("{} {}", orphan_kind(f.rule), name_of(&f.resource))),
             f.severity.as_str(),
             (s.age_days as f64 / max * 100.0).clamp(0.0, 100.0),
             s.age_days
@@ -427,14 +436,18 @@ fn resolved(o: &mut String, r: &AuditResult) {
 
 fn stats(o: &mut String, r: &AuditResult) {
     let s = &r.stats;
-    let _ = write!(
-        o,
-        "<section id=\"calls\">\n<h2>Calls</h2>\n<table>\n<tbody>\n\
-         <tr><td>ARM requests</td><td class=\"num\">{}</td><td>pages</td><td class=\"num\">{}</td><td>retries</td><td class=\"num\">{}</td></tr>\n\
-         <tr><td>throttled (429)</td><td class=\"num\">{}</td><td>cache hits</td><td class=\"num\">{}</td><td>Kubernetes requests</td><td class=\"num\">{}</td></tr>\n\
-         </tbody>\n</table>\n",
-        s.requests, s.pages, s.retries, s.throttled_429, s.cache_hits, s.kubernetes_requests
-    );
+    o.push_str("<section id=\"calls\">\n<h2>Calls</h2>\n<table class=\"kv\">\n<tbody>\n");
+    for (label, v) in [
+        ("ARM requests", s.requests),
+        ("ARM pages", s.pages),
+        ("retries", s.retries),
+        ("throttled (429)", s.throttled_429),
+        ("cache hits", s.cache_hits),
+        ("Kubernetes requests", s.kubernetes_requests),
+    ] {
+        let _ = writeln!(o, "<tr><td>{label}</td><td class=\"num\">{v}</td></tr>");
+    }
+    o.push_str("</tbody>\n</table>\n");
     if !s.lowest_remaining_reads.is_empty() {
         o.push_str("<p class=\"muted\">Lowest remaining ARM reads: ");
         let parts: Vec<String> = s
