@@ -202,8 +202,9 @@ fn findings(o: &mut String, r: &AuditResult) {
     }
     o.push_str(
         "<span id=\"f-count\"></span>\n</div>\n<table id=\"findings-table\">\n<thead><tr>\
-         <th data-sort=\"num\">Severity</th><th data-sort=\"text\">Rule</th><th data-sort=\"text\">Resource</th>\
-         <th data-sort=\"text\">Cluster</th><th data-sort=\"num\" class=\"num\">Age</th><th>Finding</th></tr></thead>\n<tbody>\n",
+         <th data-key=\"severity\" data-sort=\"num\">Severity</th><th data-key=\"rule\" data-sort=\"text\">Rule</th>\
+         <th data-key=\"resource\" data-sort=\"text\">Resource</th><th data-key=\"cluster\" data-sort=\"text\">Cluster</th>\
+         <th data-key=\"age\" data-sort=\"num\" class=\"num\">Age</th><th>Finding</th></tr></thead>\n<tbody>\n",
     );
     for (i, f) in r.findings.iter().enumerate() {
         let seen = r.seen(f);
