@@ -103,6 +103,13 @@ pub fn emit(r: &AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::R
         ColorChoice::Never => false,
         ColorChoice::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
     };
+    // Extra formats first: if one cannot be written, the main output (often what a scraper
+    // reads) is not replaced by a run that then fails.
+    for (fmt, path) in &args.also_write {
+        let mut buf = Vec::new();
+        report::render(r, *fmt, false, &mut buf)?;
+        azaudit_world::write_atomic(path, &buf).with_context(|| format!("write {}", path.display()))?;
+    }
     let mut buf = Vec::new();
     report::render(r, format, color, &mut buf)?;
     match &args.output {

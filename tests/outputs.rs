@@ -840,6 +840,30 @@ fn every_format_through_the_binary() {
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.contains(check), "{format}: {text:.300}");
     }
+    // One run, several formats; a bad --also-write is a usage error.
+    let (html, json_out) = (dir.path().join("also/r.html"), dir.path().join("also/r.json"));
+    azaudit()
+        .args(["audit", "--format", "csv", "--now", NIGHT2])
+        .arg("--snapshot")
+        .arg(demo())
+        .arg("--also-write")
+        .arg(format!("html={}", html.display()))
+        .arg("--also-write")
+        .arg(format!("JSON={}", json_out.display()))
+        .assert()
+        .code(1)
+        .stdout(predicates::str::starts_with("severity,rule,"));
+    assert!(std::fs::read_to_string(&html).unwrap().contains("</html>"));
+    assert_eq!(json_report(&json_out)["generated_at"], NIGHT2);
+    for bad in ["html", "pdf=/tmp/x", "html="] {
+        let a = azaudit()
+            .args(["audit", "--also-write", bad])
+            .arg("--snapshot")
+            .arg(demo())
+            .assert()
+            .code(3);
+        assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("--also-write"));
+    }
     let prom = std::fs::read_to_string(dir.path().join("report.prometheus")).unwrap();
     let s = parse_exposition(&prom);
     assert_eq!(
@@ -1253,12 +1277,11 @@ fn every_flag_used_in_deploy_exists() {
 fn run_deploy_command(args: &[String], dir: &Path) {
     let mapped: Vec<String> = args
         .iter()
-        .map(|a| {
-            if a.starts_with('/') {
-                dir.join(a.trim_start_matches('/')).display().to_string()
-            } else {
-                a.clone()
-            }
+        .map(|a| match a.split_once("=/") {
+            // --also-write FORMAT=/path
+            Some((format, path)) if !a.starts_with('-') => format!("{format}={}", dir.join(path).display()),
+            _ if a.starts_with('/') => dir.join(a.trim_start_matches('/')).display().to_string(),
+            _ => a.clone(),
         })
         .collect();
     azaudit()
@@ -1274,6 +1297,15 @@ fn run_deploy_command(args: &[String], dir: &Path) {
     parse_exposition(&prom);
     let state = mapped[mapped.iter().position(|a| a == "--state").unwrap() + 1].clone();
     assert!(Path::new(&state).exists());
+    for w in mapped.windows(2).filter(|w| w[0] == "--also-write") {
+        let (format, path) = w[1].split_once('=').unwrap();
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        match format {
+            "json" => assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["schema_version"], 1),
+            "html" => assert!(text.starts_with("<!DOCTYPE html>")),
+            other => panic!("unexpected --also-write format {other}"),
+        }
+    }
 }
 
 #[test]
