@@ -231,8 +231,10 @@ pub fn lock(state: &Path, wait: Duration, stale_after: Duration) -> Result<State
                     age_s = age.as_secs(),
                     "breaking a stale state lock: the run that took it did not release it"
                 );
-                break_stale(&path, &holder);
-                continue;
+                if break_stale(&path, &holder) {
+                    continue;
+                }
+                // Could not move it (permissions?): wait like for a live lock, then say so.
             }
             Ok(_) => {}
             // Released between our attempt and now: try again at once.
@@ -253,19 +255,24 @@ pub fn lock(state: &Path, wait: Duration, stale_after: Duration) -> Result<State
 /// Removes a stale lock without removing a fresh one that replaced it a moment ago: move it aside
 /// (atomic), check that what we moved is what we judged stale, and put it back (without
 /// clobbering) if it is not.
-fn break_stale(path: &Path, stale_content: &str) {
+/// Returns whether the lock is gone (so taking it can be retried at once).
+fn break_stale(path: &Path, stale_content: &str) -> bool {
     let aside = path.with_file_name(format!(
         "{}.stale.{}",
         path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
         std::process::id()
     ));
-    if fs::rename(path, &aside).is_err() {
-        return;
+    match fs::rename(path, &aside) {
+        Ok(()) => {}
+        // Someone else broke or released it first.
+        Err(e) if e.kind() == ErrorKind::NotFound => return true,
+        Err(_) => return false,
     }
     if fs::read_to_string(&aside).unwrap_or_default() != stale_content {
         let _ = fs::hard_link(&aside, path);
     }
     let _ = fs::remove_file(&aside);
+    true
 }
 
 /// Reads a state file; a missing file is an empty history (the first run).
