@@ -22,3 +22,4 @@ pub mod nsg;
 pub mod report;
 pub mod rules_doc;
 pub mod snapshot;
+pub mod state;
