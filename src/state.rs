@@ -603,6 +603,7 @@ mod tests {
             duration_ms: 1,
             rules: vec!["orphaned-public-ip", "node-not-registered-with-cloud"],
             history: None,
+            suppressed: Vec::new(),
         }
     }
 

@@ -114,6 +114,7 @@ fn fixture() -> AuditResult {
             "service-pending-load-balancer",
         ],
         history: None,
+        suppressed: Vec::new(),
     };
     let mut seen = BTreeMap::new();
     for (i, f) in r.findings.iter_mut().enumerate() {
