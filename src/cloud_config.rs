@@ -332,7 +332,9 @@ impl CloudConfig {
             Err(e) if text.trim_start().starts_with(['{', '[']) => return Err(syntax(e.to_string())),
             // Otherwise it may be YAML, which the provider's loader (sigs.k8s.io/yaml) also
             // takes; only a mapping counts.
-            Err(json_err) => serde_yaml::from_str::<Entries>(text).map_err(|_| syntax(json_err.to_string()))?,
+            Err(json_err) => {
+                serde_yaml::from_str::<Entries>(text).map_err(|_| syntax(json_err.to_string()))?
+            }
         };
         let mut c = CloudConfig {
             origin: origin.to_string(),
@@ -356,10 +358,7 @@ impl CloudConfig {
                 .decode(b64.trim())
                 .map_err(|_| err("data.cloud-config is not valid base64"))?;
             String::from_utf8(bytes).map_err(|_| err("data.cloud-config is not UTF-8 text"))?
-        } else if let Some(s) = secret
-            .pointer("/stringData/cloud-config")
-            .and_then(Value::as_str)
-        {
+        } else if let Some(s) = secret.pointer("/stringData/cloud-config").and_then(Value::as_str) {
             s.to_string()
         } else {
             return Err(err("it has no cloud-config key"));
@@ -389,10 +388,7 @@ impl CloudConfig {
                 );
             }
             let mut problems = Vec::new();
-            if self
-                .settings
-                .assign(&key, &value, &path, &mut problems)
-            {
+            if self.settings.assign(&key, &value, &path, &mut problems) {
                 self.problems.extend(problems);
                 continue;
             }
@@ -480,7 +476,11 @@ impl CloudConfig {
                 "vaultname" => &mut a.vault_name,
                 "secretname" => &mut a.secret_name,
                 _ => {
-                    self.problem(p, ProblemLevel::Info, format!("unknown key {k:?}: the provider ignores it"));
+                    self.problem(
+                        p,
+                        ProblemLevel::Info,
+                        format!("unknown key {k:?}: the provider ignores it"),
+                    );
                     continue;
                 }
             };
@@ -523,7 +523,11 @@ impl CloudConfig {
                     "nodeselector" => c.node_selector = Some(v.clone()),
                     // Status fields the provider writes back; not configuration.
                     "activeservices" | "activenodes" => {}
-                    _ => self.problem(p, ProblemLevel::Info, format!("unknown key {k:?}: the provider ignores it")),
+                    _ => self.problem(
+                        p,
+                        ProblemLevel::Info,
+                        format!("unknown key {k:?}: the provider ignores it"),
+                    ),
                 }
             }
             if c.name.as_deref().is_none_or(str::is_empty) {
@@ -541,24 +545,25 @@ impl CloudConfig {
     /// Checks values against what the provider accepts (compared with `EqualFold`, as it does).
     fn validate(&mut self) {
         let s = self.settings.clone();
-        let one_of = |c: &mut CloudConfig, key: &str, v: &Option<String>, allowed: &[&str], fallback: &str| {
-            if let Some(v) = v
-                && !allowed.iter().any(|a| a.eq_ignore_ascii_case(v.trim()))
-            {
-                c.problem(
-                    format!("$.{key}"),
-                    ProblemLevel::Warning,
-                    format!(
-                        "{key} {v:?} is not one of {}: {fallback}",
-                        allowed
-                            .iter()
-                            .map(|a| format!("{a:?}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                );
-            }
-        };
+        let one_of =
+            |c: &mut CloudConfig, key: &str, v: &Option<String>, allowed: &[&str], fallback: &str| {
+                if let Some(v) = v
+                    && !allowed.iter().any(|a| a.eq_ignore_ascii_case(v.trim()))
+                {
+                    c.problem(
+                        format!("$.{key}"),
+                        ProblemLevel::Warning,
+                        format!(
+                            "{key} {v:?} is not one of {}: {fallback}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("{a:?}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            };
         if let Some(cloud) = &s.cloud
             && crate::auth::Cloud::by_name(cloud).is_none()
             && !cloud.trim().eq_ignore_ascii_case("AzureStackCloud")
@@ -625,7 +630,9 @@ impl CloudConfig {
             &["file", "secret", "merge"],
             "the provider refuses to start; fix the value",
         );
-        if s.user_assigned_identity_id.as_deref().is_some_and(|v| !v.is_empty())
+        if s.user_assigned_identity_id
+            .as_deref()
+            .is_some_and(|v| !v.is_empty())
             && s.use_managed_identity_extension != Some(true)
         {
             self.problem(
@@ -783,7 +790,13 @@ fn closest_key(key: &str) -> Option<&'static str> {
         .iter()
         .chain(RATE_LIMIT_KEYS)
         .chain(CLIENT_RATE_LIMIT_KEYS)
-        .chain(["auxiliaryTokenProvider", "multipleStandardLoadBalancerConfigurations"].iter());
+        .chain(
+            [
+                "auxiliaryTokenProvider",
+                "multipleStandardLoadBalancerConfigurations",
+            ]
+            .iter(),
+        );
     let mut best: Option<(&'static str, usize)> = None;
     for cand in all {
         let d = edit_distance(&k, &norm(cand));
@@ -1005,7 +1018,11 @@ mod tests {
                 .unwrap_or_else(|| panic!("no problem at {p}: {:?}", c.problems))
         };
         assert_eq!(find("$.useManagedIdentityExtension").level, ProblemLevel::Error);
-        assert!(find("$.useManagedIdentityExtension").message.contains("the string \"true\""));
+        assert!(
+            find("$.useManagedIdentityExtension")
+                .message
+                .contains("the string \"true\"")
+        );
         assert_eq!(find("$.maximumLoadBalancerRuleCount").level, ProblemLevel::Error);
         assert!(find("$.resourceGroop").message.contains("resourceGroup"));
         assert_eq!(find("$.loadBalancerSku").level, ProblemLevel::Warning);

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cloud_config;
 pub mod conventions;
 pub mod demo;
+pub mod doctor;
 pub mod findings;
 pub mod http;
 pub mod inventory;

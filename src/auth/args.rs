@@ -70,7 +70,7 @@ pub struct AuthArgs {
     #[arg(long, env = "AZURE_CLIENT_CERTIFICATE_PASSWORD", hide_env_values = true, value_parser = parse_secret, value_name = "PASSWORD")]
     pub client_certificate_password: Option<Secret>,
     /// Send the certificate chain (x5c) with certificate assertions (subject name / issuer auth).
-    #[arg(long, env = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")]
+    #[arg(long, env = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", value_parser = clap::builder::BoolishValueParser::new())]
     pub send_certificate_chain: bool,
     /// Signature algorithm of certificate assertions.
     #[arg(long, value_enum, default_value_t = AssertionAlg::Ps256)]
@@ -123,6 +123,6 @@ pub struct AuthArgs {
     #[arg(long, env = "AZAUDIT_AZ_PATH", value_name = "FILE", hide = true)]
     pub az_path: Option<PathBuf>,
     /// Refuse to contact anything but loopback addresses (tests, CI).
-    #[arg(long, env = "AZAUDIT_LOOPBACK_ONLY", hide = true)]
+    #[arg(long, env = "AZAUDIT_LOOPBACK_ONLY", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub loopback_only: bool,
 }

@@ -44,7 +44,14 @@ impl AzureCli {
             });
         }
         let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(["account", "get-access-token", "--resource", resource, "-o", "json"]);
+        cmd.args([
+            "account",
+            "get-access-token",
+            "--resource",
+            resource,
+            "-o",
+            "json",
+        ]);
         if let Some(t) = &self.tenant {
             cmd.args(["--tenant", t]);
         }
@@ -88,7 +95,9 @@ impl AzureCli {
             let lower = stderr.to_ascii_lowercase();
             let fix = if lower.contains("az login") {
                 match &self.tenant {
-                    Some(t) => format!("run `az login --tenant {t}` (service principals: `az login --service-principal ...`)"),
+                    Some(t) => format!(
+                        "run `az login --tenant {t}` (service principals: `az login --service-principal ...`)"
+                    ),
                     None => "run `az login` (service principals: `az login --service-principal ...`)".into(),
                 }
             } else if lower.contains("aadsts") {
@@ -143,7 +152,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.expires_on.unix_timestamp(), 5000);
-        let t = parse_output(&serde_json::json!({"accessToken":"a","expiresOn":"2024-01-01 10:00:00.000000"}), now).unwrap();
+        let t = parse_output(
+            &serde_json::json!({"accessToken":"a","expiresOn":"2024-01-01 10:00:00.000000"}),
+            now,
+        )
+        .unwrap();
         assert_eq!(t.expires_on.unix_timestamp(), 1_300);
         assert!(parse_output(&serde_json::json!({}), now).is_err());
     }

@@ -127,8 +127,13 @@ impl ClientCertificate {
             })?;
         let leaf = certs.remove(leaf_pos);
         certs.insert(0, leaf);
-        let (_, parsed) = x509_parser::parse_x509_certificate(&certs[0])
-            .map_err(|e| err(path, format!("the certificate does not parse ({e})"), "replace the certificate"))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&certs[0]).map_err(|e| {
+            err(
+                path,
+                format!("the certificate does not parse ({e})"),
+                "replace the certificate",
+            )
+        })?;
         let validity = parsed.validity();
         let not_before = validity.not_before.to_datetime();
         let not_after = validity.not_after.to_datetime();
@@ -143,7 +148,7 @@ impl ClientCertificate {
         })
     }
 
-    fn from_pem(path: &Path, text: &str) -> Result<(Vec<u8>, KeyKind, Vec<Vec<u8>>), AuthError> {
+    fn from_pem(path: &Path, text: &str) -> Result<KeyMaterial, AuthError> {
         let blocks = pem_blocks(text);
         let certs: Vec<Vec<u8>> = blocks
             .iter()
@@ -196,11 +201,7 @@ impl ClientCertificate {
         Ok((key, kind, certs))
     }
 
-    fn from_pfx(
-        path: &Path,
-        bytes: &[u8],
-        password: Option<&Secret>,
-    ) -> Result<(Vec<u8>, KeyKind, Vec<Vec<u8>>), AuthError> {
+    fn from_pfx(path: &Path, bytes: &[u8], password: Option<&Secret>) -> Result<KeyMaterial, AuthError> {
         let pw = password.map(Secret::expose).unwrap_or("");
         let store = p12_keystore::KeyStore::from_pkcs12(bytes, pw).map_err(|e| {
             let wrong_password = matches!(e, p12_keystore::error::Error::MacError(_));
@@ -245,7 +246,11 @@ impl ClientCertificate {
         if now > self.not_after {
             return Err(err(
                 &self.path,
-                format!("the certificate ({}) expired on {}", self.subject, fmt(self.not_after)),
+                format!(
+                    "the certificate ({}) expired on {}",
+                    self.subject,
+                    fmt(self.not_after)
+                ),
                 format!(
                     "create and register a new one: `az ad app credential reset --id {client_id} --create-cert` (or upload yours with `--cert @new.pem --append`), then point --client-certificate at it"
                 ),
@@ -254,7 +259,11 @@ impl ClientCertificate {
         if now < self.not_before {
             return Err(err(
                 &self.path,
-                format!("the certificate ({}) is not valid before {}", self.subject, fmt(self.not_before)),
+                format!(
+                    "the certificate ({}) is not valid before {}",
+                    self.subject,
+                    fmt(self.not_before)
+                ),
                 "check this machine's clock, or wait until the certificate becomes valid",
             ));
         }
@@ -283,7 +292,9 @@ impl ClientCertificate {
     ) -> Result<Secret, AuthError> {
         let rng = ring::rand::SystemRandom::new();
         let mut header = match alg {
-            AssertionAlg::Ps256 => serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": self.x5t_s256()}),
+            AssertionAlg::Ps256 => {
+                serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": self.x5t_s256()})
+            }
             AssertionAlg::Rs256 => serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": self.x5t()}),
         };
         if send_chain {
@@ -318,6 +329,9 @@ impl ClientCertificate {
         Ok(Secret::new(format!("{signing_input}.{}", B64URL.encode(sig))))
     }
 }
+
+/// A private key (DER, in its encoding) and the certificates found with it.
+type KeyMaterial = (Vec<u8>, KeyKind, Vec<Vec<u8>>);
 
 #[derive(Clone, Copy)]
 enum KeyKind {
@@ -365,10 +379,18 @@ mod tests {
     fn pem_without_key_or_with_encrypted_key_is_explained() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.pem");
-        std::fs::write(&p, "-----BEGIN CERTIFICATE-----\nAwQF\n-----END CERTIFICATE-----\n").unwrap();
+        std::fs::write(
+            &p,
+            "-----BEGIN CERTIFICATE-----\nAwQF\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
         let e = ClientCertificate::load(&p, None).unwrap_err().to_string();
         assert!(e.contains("no private key"), "{e}");
-        std::fs::write(&p, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAwQF\n-----END ENCRYPTED PRIVATE KEY-----\n").unwrap();
+        std::fs::write(
+            &p,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAwQF\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
         let e = ClientCertificate::load(&p, None).unwrap_err().to_string();
         assert!(e.contains("openssl pkcs12 -export"), "{e}");
         let e = ClientCertificate::load(&dir.path().join("missing.pem"), None)

@@ -157,7 +157,11 @@ pub struct Discovered {
 /// array of clouds (`[{name, resourceManager, authentication{loginEndpoint, audiences}, suffixes}]`);
 /// older Azure Stack Hubs answer one object with `authentication`. The entry whose
 /// `resourceManager` is this endpoint wins, else the first (`CPA:pkg/azclient/cloud.go`).
-pub async fn discover(http: &reqwest::Client, arm: &Url, loopback_only: bool) -> Result<Discovered, CloudError> {
+pub async fn discover(
+    http: &reqwest::Client,
+    arm: &Url,
+    loopback_only: bool,
+) -> Result<Discovered, CloudError> {
     let url = arm
         .join("metadata/endpoints?api-version=2019-05-01")
         .map_err(|e| CloudError::Discovery {
@@ -190,19 +194,24 @@ pub async fn discover(http: &reqwest::Client, arm: &Url, loopback_only: bool) ->
 }
 
 fn parse_metadata(doc: &serde_json::Value, arm: &Url) -> Result<Discovered, String> {
-    let same = |s: &str| s.trim_end_matches('/').eq_ignore_ascii_case(arm.as_str().trim_end_matches('/'));
+    let same = |s: &str| {
+        s.trim_end_matches('/')
+            .eq_ignore_ascii_case(arm.as_str().trim_end_matches('/'))
+    };
     let entry = match doc {
         serde_json::Value::Array(items) => items
             .iter()
-            .find(|e| e.get("resourceManager").and_then(|v| v.as_str()).is_some_and(same))
+            .find(|e| {
+                e.get("resourceManager")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(same)
+            })
             .or_else(|| items.first())
             .ok_or("the endpoint list is empty")?,
         serde_json::Value::Object(_) => doc,
         _ => return Err("neither a list of clouds nor a cloud object".into()),
     };
-    let auth = entry
-        .get("authentication")
-        .ok_or("no authentication section")?;
+    let auth = entry.get("authentication").ok_or("no authentication section")?;
     let login = auth
         .get("loginEndpoint")
         .and_then(|v| v.as_str())
@@ -257,9 +266,7 @@ pub async fn resolve(
             return Ok(from_discovery(d, authority, audience, &arm));
         }
         let Some(authority) = authority else {
-            return Err(CloudError::MissingAuthority {
-                arm: arm.to_string(),
-            });
+            return Err(CloudError::MissingAuthority { arm: arm.to_string() });
         };
         return Ok(CloudChoice {
             cloud: Cloud::custom(arm, authority, audience),
@@ -359,7 +366,10 @@ mod tests {
         let d = parse_metadata(&list, &arm).unwrap();
         assert_eq!(d.authority_host.as_str(), "https://127.0.0.1:2/");
         assert_eq!(d.name.as_deref(), Some("AzureCloud"));
-        assert_eq!(d.audience.as_deref(), Some("https://management.core.windows.net/"));
+        assert_eq!(
+            d.audience.as_deref(),
+            Some("https://management.core.windows.net/")
+        );
         let obj = serde_json::json!({"galleryEndpoint":"x","authentication":{"loginEndpoint":"https://login.hub/adfs","audiences":["https://management.hub/abc"]}});
         let d = parse_metadata(&obj, &arm).unwrap();
         assert_eq!(d.arm_endpoint, arm);

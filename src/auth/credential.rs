@@ -63,11 +63,16 @@ impl Source {
     /// What this source is, for attempts and `doctor` (no secrets).
     pub fn describe(&self) -> String {
         match self {
-            Source::ClientSecret { tenant, client_id, .. } => {
+            Source::ClientSecret {
+                tenant, client_id, ..
+            } => {
                 format!("client {client_id} in tenant {tenant} with a client secret")
             }
             Source::Certificate {
-                tenant, client_id, cert, ..
+                tenant,
+                client_id,
+                cert,
+                ..
             } => format!(
                 "client {client_id} in tenant {tenant} with certificate {} ({})",
                 cert.path.display(),
@@ -197,10 +202,12 @@ impl Source {
 
 /// Reads the federated token file; a missing or empty file is an error with the fix.
 pub fn read_token_file(path: &std::path::Path) -> Result<Secret, AuthError> {
-    let err = |problem: String| AuthError::TokenFile {
+    let err = |problem: String| {
+        AuthError::TokenFile {
         path: path.display().to_string(),
         problem,
         fix: "check AZURE_FEDERATED_TOKEN_FILE / --federated-token-file: the workload identity webhook mounts the token at /var/run/secrets/azure/tokens/azure-identity-token in pods labelled azure.workload.identity/use: \"true\" whose service account is annotated with azure.workload.identity/client-id".into(),
+    }
     };
     let text = std::fs::read_to_string(path).map_err(|e| {
         err(if e.kind() == std::io::ErrorKind::NotFound {

@@ -132,7 +132,11 @@ pub async fn request_token(
         }
         if (status.as_u16() == 429 || status.is_server_error()) && attempt < ATTEMPTS {
             let wait = retry_after.unwrap_or(u64::from(attempt)).min(10);
-            tracing::info!(status = status.as_u16(), wait_s = wait, "token endpoint busy; retrying");
+            tracing::info!(
+                status = status.as_u16(),
+                wait_s = wait,
+                "token endpoint busy; retrying"
+            );
             tokio::time::sleep(Duration::from_secs(wait)).await;
             continue;
         }
@@ -189,15 +193,26 @@ pub fn entra_error(
     let error = j.get("error").and_then(Value::as_str).unwrap_or("").to_string();
     let description = short_description(j.get("error_description").and_then(Value::as_str).unwrap_or(""));
     let code = aadsts_code(j);
-    let (cause, fix) = cause_and_fix(code, &error, &description, tenant, client_id, scope, flavour, assertion);
-    AuthError::Entra {
+    let (cause, fix) = cause_and_fix(
+        code,
+        &error,
+        &description,
+        tenant,
+        client_id,
+        scope,
+        flavour,
+        assertion,
+    );
+    AuthError::Entra(Box::new(super::EntraFailure {
         tenant: tenant.to_string(),
         client_id: client_id.to_string(),
-        code: code.map(|c| format!("AADSTS{c}")).unwrap_or_else(|| error.clone()),
+        code: code
+            .map(|c| format!("AADSTS{c}"))
+            .unwrap_or_else(|| error.clone()),
         cause,
         fix,
         detail: description,
-    }
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -356,14 +371,38 @@ mod tests {
         assert!(m.contains("AADSTS7000215"), "{m}");
         assert!(!m.contains("Trace ID"), "{m}");
 
-        let m = entra_error(&body(700016, "unauthorized_client", "x"), "t", "c", "s", &Flavour::Secret, None)
-            .to_string();
-        assert!(m.contains("no application with client id c exists in tenant t"), "{m}");
-        let m = entra_error(&body(90002, "invalid_request", "x"), "t", "c", "s", &Flavour::Secret, None).to_string();
-        assert!(m.contains("tenant t does not exist"), "{m}");
-        let cert = Flavour::Certificate { path: "/p.pem".into() };
         let m = entra_error(
-            &body(700027, "invalid_client", "Client assertion contains an invalid signature. [Reason - The key used is expired.]"),
+            &body(700016, "unauthorized_client", "x"),
+            "t",
+            "c",
+            "s",
+            &Flavour::Secret,
+            None,
+        )
+        .to_string();
+        assert!(
+            m.contains("no application with client id c exists in tenant t"),
+            "{m}"
+        );
+        let m = entra_error(
+            &body(90002, "invalid_request", "x"),
+            "t",
+            "c",
+            "s",
+            &Flavour::Secret,
+            None,
+        )
+        .to_string();
+        assert!(m.contains("tenant t does not exist"), "{m}");
+        let cert = Flavour::Certificate {
+            path: "/p.pem".into(),
+        };
+        let m = entra_error(
+            &body(
+                700027,
+                "invalid_client",
+                "Client assertion contains an invalid signature. [Reason - The key used is expired.]",
+            ),
             "t",
             "c",
             "s",
@@ -372,25 +411,57 @@ mod tests {
         )
         .to_string();
         assert!(m.contains("has expired") && m.contains("--cert @/p.pem"), "{m}");
-        let m = entra_error(&body(700027, "invalid_client", "The key was not found."), "t", "c", "s", &cert, None)
-            .to_string();
-        assert!(m.contains("not registered"), "{m}");
-        let claims = serde_json::json!({"iss": "https://issuer", "sub": "system:serviceaccount:a:b"});
         let m = entra_error(
-            &body(700211, "invalid_client", "No matching federated identity record found"),
+            &body(700027, "invalid_client", "The key was not found."),
             "t",
             "c",
             "s",
-            &Flavour::Workload { token_file: "/f".into() },
+            &cert,
+            None,
+        )
+        .to_string();
+        assert!(m.contains("not registered"), "{m}");
+        let claims = serde_json::json!({"iss": "https://issuer", "sub": "system:serviceaccount:a:b"});
+        let m = entra_error(
+            &body(
+                700211,
+                "invalid_client",
+                "No matching federated identity record found",
+            ),
+            "t",
+            "c",
+            "s",
+            &Flavour::Workload {
+                token_file: "/f".into(),
+            },
             Some(&claims),
         )
         .to_string();
-        assert!(m.contains("federated-credential create") && m.contains("system:serviceaccount:a:b"), "{m}");
-        let m = entra_error(&body(700024, "invalid_client", "x"), "t", "c", "s", &Flavour::Workload { token_file: "/f".into() }, None)
-            .to_string();
+        assert!(
+            m.contains("federated-credential create") && m.contains("system:serviceaccount:a:b"),
+            "{m}"
+        );
+        let m = entra_error(
+            &body(700024, "invalid_client", "x"),
+            "t",
+            "c",
+            "s",
+            &Flavour::Workload {
+                token_file: "/f".into(),
+            },
+            None,
+        )
+        .to_string();
         assert!(m.contains("/f should be rotated by kubelet"), "{m}");
-        let m = entra_error(&body(123456, "invalid_request", "Something new."), "t", "c", "s", &Flavour::Secret, None)
-            .to_string();
+        let m = entra_error(
+            &body(123456, "invalid_request", "Something new."),
+            "t",
+            "c",
+            "s",
+            &Flavour::Secret,
+            None,
+        )
+        .to_string();
         assert!(m.contains("Something new.") && m.contains("code=123456"), "{m}");
         // The code is read from the description when error_codes is missing.
         assert_eq!(

@@ -51,7 +51,9 @@ mod tests {
         assert!(ok("https://127.0.0.1:1/x"));
         assert!(ok("http://[::1]:80/"));
         assert!(ok("http://localhost/"));
-        assert!(!ok("http://169.254.169.254/metadata/identity/oauth2/token?resource=x"));
+        assert!(!ok(
+            "http://169.254.169.254/metadata/identity/oauth2/token?resource=x"
+        ));
         assert!(!ok("https://login.microsoftonline.com/"));
         assert!(check(&Url::parse("https://login.microsoftonline.com/").unwrap(), false).is_ok());
         let e = check(&Url::parse("http://169.254.169.254/a?b=c").unwrap(), true).unwrap_err();

@@ -96,7 +96,11 @@ impl ManagedIdentity {
             .as_ref()
             .map(UserAssigned::describe)
             .unwrap_or_else(|| "system-assigned identity".into());
-        format!("{who} via {} at {}", self.endpoint.kind(), guard::redact_url(self.endpoint.url()))
+        format!(
+            "{who} via {} at {}",
+            self.endpoint.kind(),
+            guard::redact_url(self.endpoint.url())
+        )
     }
 
     fn request_url(&self, resource: &str) -> Url {
@@ -136,7 +140,17 @@ impl ManagedIdentity {
             let mut req = http.get(url.clone());
             req = match &self.endpoint {
                 Endpoint::Imds(_) => req.header("Metadata", "true"),
-                Endpoint::AppService { header, .. } => req.header("X-IDENTITY-HEADER", header.expose()),
+                Endpoint::AppService { header, .. } => {
+                    // Marked sensitive so no HTTP-level debug output shows it.
+                    let mut v = reqwest::header::HeaderValue::from_str(header.expose()).map_err(|_| {
+                        AuthError::Invalid {
+                            what: "IDENTITY_HEADER (not a valid HTTP header value)".into(),
+                            fix: "use the value App Service sets in the app's environment".into(),
+                        }
+                    })?;
+                    v.set_sensitive(true);
+                    req.header("X-IDENTITY-HEADER", v)
+                }
             };
             let resp = match req.send().await {
                 Ok(r) => r,
@@ -178,7 +192,11 @@ impl ManagedIdentity {
             let transient = matches!(status.as_u16(), 404 | 410 | 429) || status.is_server_error();
             if transient && attempt < ATTEMPTS {
                 let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
-                tracing::info!(status = status.as_u16(), ?wait, "managed identity endpoint busy; retrying");
+                tracing::info!(
+                    status = status.as_u16(),
+                    ?wait,
+                    "managed identity endpoint busy; retrying"
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -186,13 +204,29 @@ impl ManagedIdentity {
         }
     }
 
-    fn error(&self, status: u16, json: Option<&Value>, body: &[u8], resource: &str, endpoint: String) -> AuthError {
-        let text = |k: &str| json.and_then(|j| j.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+    fn error(
+        &self,
+        status: u16,
+        json: Option<&Value>,
+        body: &[u8],
+        resource: &str,
+        endpoint: String,
+    ) -> AuthError {
+        let text = |k: &str| {
+            json.and_then(|j| j.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         // IMDS: {"error","error_description"}; App Service: {"statusCode","message"}.
         let description = [text("error_description"), text("message")]
             .into_iter()
             .find(|s| !s.is_empty())
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string());
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+                    .trim()
+                    .to_string()
+            });
         let error = text("error");
         let who = self
             .identity
@@ -200,7 +234,9 @@ impl ManagedIdentity {
             .map(UserAssigned::describe)
             .unwrap_or_else(|| "the system-assigned identity".into());
         let lower = description.to_ascii_lowercase();
-        let (problem, fix) = if lower.contains("identity not found") || lower.contains("unable to load the proper managed identity") {
+        let (problem, fix) = if lower.contains("identity not found")
+            || lower.contains("unable to load the proper managed identity")
+        {
             (
                 format!("{who} is not assigned to this machine or app ({description})"),
                 match &self.identity {
@@ -219,7 +255,9 @@ impl ManagedIdentity {
                 format!("the token audience {resource} is not known ({description})"),
                 "check --cloud, --arm-endpoint and --audience".into(),
             )
-        } else if matches!(self.endpoint, Endpoint::AppService { .. }) && (status == 401 || status == 403 || lower.contains("x-identity-header")) {
+        } else if matches!(self.endpoint, Endpoint::AppService { .. })
+            && (status == 401 || status == 403 || lower.contains("x-identity-header"))
+        {
             (
                 format!("the App Service identity endpoint refused the identity header (HTTP {status}: {description})"),
                 "IDENTITY_HEADER must be the value App Service sets in the app's environment; do not copy it between apps or restarts".into(),
@@ -235,7 +273,11 @@ impl ManagedIdentity {
                 "check the managed identity configuration of this machine or app".into(),
             )
         };
-        AuthError::ManagedIdentity { endpoint, problem, fix }
+        AuthError::ManagedIdentity {
+            endpoint,
+            problem,
+            fix,
+        }
     }
 }
 
@@ -246,7 +288,9 @@ mod tests {
     #[test]
     fn request_urls() {
         let mi = ManagedIdentity {
-            endpoint: Endpoint::Imds(Url::parse("http://127.0.0.1:1/metadata/identity/oauth2/token").unwrap()),
+            endpoint: Endpoint::Imds(
+                Url::parse("http://127.0.0.1:1/metadata/identity/oauth2/token").unwrap(),
+            ),
             identity: Some(UserAssigned::ResourceId("/subscriptions/s/x".into())),
             loopback_only: true,
         };

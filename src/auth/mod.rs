@@ -137,6 +137,22 @@ pub fn auth_error_from_core(e: azure_core::Error) -> AuthError {
     }
 }
 
+/// Entra ID refused a token request: its code, what it means, and the fix.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "token request for client {client_id} in tenant {tenant} refused by Entra ID ({code}): {cause} [{detail}]. Fix: {fix}"
+)]
+pub struct EntraFailure {
+    pub tenant: String,
+    pub client_id: String,
+    /// `AADSTS7000215`, or the OAuth `error` when there is no code.
+    pub code: String,
+    pub cause: String,
+    pub fix: String,
+    /// Entra's description, without trace ids.
+    pub detail: String,
+}
+
 /// Everything that can go wrong, each naming the failed step and saying what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -151,7 +167,9 @@ pub enum AuthError {
     Invalid { what: String, fix: String },
     #[error("cloud: {0}")]
     Cloud(#[from] CloudError),
-    #[error("extra CA certificates: {detail}. Fix: pass a PEM bundle of CA certificates with --ca-file (or SSL_CERT_FILE)")]
+    #[error(
+        "extra CA certificates: {detail}. Fix: pass a PEM bundle of CA certificates with --ca-file (or SSL_CERT_FILE)"
+    )]
     CaFile { detail: String },
     #[error(
         "{step}: TLS handshake with {url} failed ({detail}): the server's certificate is not signed by a CA azaudit trusts. Fix: if the endpoint uses a private CA (Azure Stack Hub, a TLS-inspecting proxy, a test mock), pass its CA certificate with --ca-file <pem> (or SSL_CERT_FILE); TLS verification cannot be turned off"
@@ -161,30 +179,25 @@ pub enum AuthError {
         url: String,
         detail: String,
     },
-    #[error("{step}: cannot reach {url} ({detail}). Fix: check the endpoint, DNS, firewalls and proxy settings (HTTPS_PROXY, NO_PROXY)")]
+    #[error(
+        "{step}: cannot reach {url} ({detail}). Fix: check the endpoint, DNS, firewalls and proxy settings (HTTPS_PROXY, NO_PROXY)"
+    )]
     Unreachable {
         step: &'static str,
         url: String,
         detail: String,
     },
-    #[error("{step}: {url} answered HTTP {status} with an unexpected body ({detail}). Fix: check that the endpoint is the right one (--authority-host, --arm-endpoint, --imds-endpoint)")]
+    #[error(
+        "{step}: {url} answered HTTP {status} with an unexpected body ({detail}). Fix: check that the endpoint is the right one (--authority-host, --arm-endpoint, --imds-endpoint)"
+    )]
     BadResponse {
         step: &'static str,
         url: String,
         status: u16,
         detail: String,
     },
-    #[error("token request for client {client_id} in tenant {tenant} refused by Entra ID ({code}): {cause} [{detail}]. Fix: {fix}")]
-    Entra {
-        tenant: String,
-        client_id: String,
-        /// `AADSTS7000215`, or the OAuth `error` when there is no code.
-        code: String,
-        cause: String,
-        fix: String,
-        /// Entra's description, without trace ids.
-        detail: String,
-    },
+    #[error("{0}")]
+    Entra(Box<EntraFailure>),
     #[error("certificate {path}: {problem}. Fix: {fix}")]
     Certificate {
         path: String,
@@ -315,7 +328,13 @@ impl Planner<'_> {
             .map(str::to_string)
     }
 
-    fn need(&self, kind: CredentialSource, v: Option<String>, what: &str, fix: &str) -> Result<String, AuthError> {
+    fn need(
+        &self,
+        kind: CredentialSource,
+        v: Option<String>,
+        what: &str,
+        fix: &str,
+    ) -> Result<String, AuthError> {
         v.ok_or_else(|| AuthError::Missing {
             method: kind.to_string(),
             what: what.into(),
@@ -463,9 +482,16 @@ impl Planner<'_> {
             });
             return self.managed_identity_source(id);
         }
-        let secret = self.args.client_secret.clone().or(cfg.aad_client_secret().cloned());
+        let secret = self
+            .args
+            .client_secret
+            .clone()
+            .or(cfg.aad_client_secret().cloned());
         if let Some(secret) = secret {
-            if let Some(path) = Path::new(&cfg.origin).exists().then(|| PathBuf::from(&cfg.origin)) {
+            if let Some(path) = Path::new(&cfg.origin)
+                .exists()
+                .then(|| PathBuf::from(&cfg.origin))
+            {
                 self.warn_loose(&path, "cloud config with a client secret");
             }
             return self.secret_source(client.as_deref(), &secret);
@@ -514,7 +540,9 @@ impl Planner<'_> {
                         fix: "set AZURE_CLIENT_SECRET (or --client-secret); for a certificate use --auth certificate".into(),
                     });
                 };
-                vec![Candidate::Ready(Box::new(self.secret_source(client.as_deref(), &s)?))]
+                vec![Candidate::Ready(Box::new(
+                    self.secret_source(client.as_deref(), &s)?,
+                ))]
             }
             AuthMethod::Certificate => {
                 let Some(path) = a.client_certificate.clone() else {
@@ -539,10 +567,14 @@ impl Planner<'_> {
                         fix: "set AZURE_FEDERATED_TOKEN_FILE (or --federated-token-file); the workload identity webhook sets it in pods labelled azure.workload.identity/use: \"true\"".into(),
                     });
                 };
-                vec![Candidate::Ready(Box::new(self.workload_source(client.as_deref(), &file)?))]
+                vec![Candidate::Ready(Box::new(
+                    self.workload_source(client.as_deref(), &file)?,
+                ))]
             }
             AuthMethod::ManagedIdentity => {
-                vec![Candidate::Ready(Box::new(self.managed_identity_source(self.flag_identity())?))]
+                vec![Candidate::Ready(Box::new(
+                    self.managed_identity_source(self.flag_identity())?,
+                ))]
             }
             AuthMethod::AzureCli => vec![Candidate::Ready(Box::new(self.cli_source()))],
             AuthMethod::CloudConfig => vec![Candidate::Ready(Box::new(self.cloud_config_source()?))],
@@ -591,9 +623,11 @@ impl Planner<'_> {
                 // 4. Managed identity. Like DefaultAzureCredential, a client id without any
                 // other credential names a user-assigned identity.
                 let mi_id = self.flag_identity().or_else(|| {
-                    (a.client_secret.is_none() && a.client_certificate.is_none() && a.federated_token_file.is_none())
-                        .then(|| client.clone().map(UserAssigned::ClientId))
-                        .flatten()
+                    (a.client_secret.is_none()
+                        && a.client_certificate.is_none()
+                        && a.federated_token_file.is_none())
+                    .then(|| client.clone().map(UserAssigned::ClientId))
+                    .flatten()
                 });
                 v.push(ready(
                     self.managed_identity_source(mi_id),
@@ -625,9 +659,14 @@ fn parse_plain_url(what: &str, raw: &str) -> Result<Url, AuthError> {
 /// Picks the credential source (`--auth`), obtains a first token, and returns the credential
 /// with everything the rest of azaudit needs. See the module documentation for the order of
 /// `--auth auto`.
-pub async fn authenticate(args: &AuthArgs, cloud_config: Option<&CloudConfig>) -> Result<Authenticated, AuthError> {
-    let http = crate::http::client(&crate::http::extra_ca_files(&args.ca_files), None).map_err(|e| AuthError::CaFile {
-        detail: format!("{e:#}"),
+pub async fn authenticate(
+    args: &AuthArgs,
+    cloud_config: Option<&CloudConfig>,
+) -> Result<Authenticated, AuthError> {
+    let http = crate::http::client(&crate::http::extra_ca_files(&args.ca_files), None).map_err(|e| {
+        AuthError::CaFile {
+            detail: format!("{e:#}"),
+        }
     })?;
     let choice = cloud::resolve(args, cloud_config, &http).await?;
     let cloud = choice.cloud;
