@@ -65,6 +65,9 @@ pub enum Command {
     /// Audit the embedded demo world, served on loopback by the built-in mock, over HTTPS.
     #[command(after_help = EXIT_CODES)]
     Demo(ReportArgs),
+    /// Check that azaudit can audit from here: cloud, credential, token, ARM permissions per
+    /// subscription, Kubernetes access per context. Exit 0 when everything needed works, else 3.
+    Doctor(crate::doctor::DoctorArgs),
     /// List the rules.
     Rules {
         #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
@@ -86,6 +89,8 @@ pub struct AuditArgs {
     pub snapshot: Option<PathBuf>,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
 }
 
 #[derive(Args, Debug, Clone)]
