@@ -116,7 +116,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningMock> {
     std::fs::write(&ca_file, &pki.ca_pem).context("write CA")?;
     let acceptor = TlsAcceptor::from(pki.server_config.clone());
 
-    let identity = crate::identity::setup(&config, &tenant_id, &opts.files_dir)?;
+    let mut identity = crate::identity::setup_for_world(
+        &config,
+        &tenant_id,
+        &opts.files_dir,
+        &opts.world.subscription_ids(),
+    )?;
     let clusters: Vec<String> = opts.world.clusters.keys().cloned().collect();
     let k8s_tokens: BTreeMap<String, String> = clusters
         .iter()
@@ -212,6 +217,8 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningMock> {
         ));
     }
     *state.endpoints.write().expect("endpoints lock") = endpoints.clone();
+    // The federated token names the authority URL as its issuer, known only now.
+    crate::identity::after_bind(&state, &mut identity.files)?;
 
     let kubeconfig = opts.files_dir.join("kubeconfig");
     crate::k8s::write_kubeconfig(&kubeconfig, &endpoints.k8s, &state.k8s_tokens, &pki.ca_pem)?;
