@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 
 use crate::checks::{self, Context};
 use crate::cli::{AuditArgs, ColorChoice, ReportArgs};
+use crate::config::Config;
 use crate::findings;
 use crate::inventory::Inventory;
 use crate::report::{self, AuditResult, CallStats, Format, Source};
@@ -20,8 +21,17 @@ pub enum Exit {
     Error = 3,
 }
 
-/// Resolves `--only` / `--skip` against the registry; unknown ids are usage errors.
-pub fn selected_rules(args: &ReportArgs) -> anyhow::Result<Vec<&'static str>> {
+/// Loads the config file (`--config`, or found in the usual places); none is fine.
+pub fn load_config(args: &ReportArgs) -> anyhow::Result<Config> {
+    match crate::config::locate(args.config.as_deref()) {
+        Some(p) => Ok(crate::config::load(&p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Resolves `--only` / `--skip` (and the config's disabled rules) against the registry; unknown
+/// ids are usage errors.
+pub fn selected_rules(args: &ReportArgs, cfg: &Config) -> anyhow::Result<Vec<&'static str>> {
     for id in args.only.iter().chain(&args.skip) {
         if checks::find(id).is_none() {
             let known: Vec<_> = checks::registry().iter().map(|r| r.info.id).collect();
@@ -33,12 +43,13 @@ pub fn selected_rules(args: &ReportArgs) -> anyhow::Result<Vec<&'static str>> {
         .map(|r| r.info.id)
         .filter(|id| args.only.is_empty() || args.only.iter().any(|o| o == id))
         .filter(|id| !args.skip.iter().any(|s| s == id))
+        .filter(|id| args.only.iter().any(|o| o == id) || !cfg.disabled.iter().any(|d| d == id))
         .collect())
 }
 
 /// Runs the checks over an inventory.
-pub fn evaluate(inv: &Inventory, rules: &[&'static str]) -> Vec<findings::Finding> {
-    let ctx = Context::new(inv);
+pub fn evaluate(inv: &Inventory, rules: &[&'static str], stats: &CallStats) -> Vec<findings::Finding> {
+    let ctx = Context::new(inv).with_stats(stats);
     let mut f = checks::run(&ctx, Some(rules));
     findings::sort(&mut f);
     f
@@ -62,13 +73,17 @@ pub fn build_result(
     inv: &Inventory,
     source: Source,
     args: &ReportArgs,
+    cfg: &Config,
     stats: CallStats,
     started: Instant,
 ) -> anyhow::Result<AuditResult> {
-    let rules = selected_rules(args)?;
-    let findings = evaluate(inv, &rules);
+    let rules = selected_rules(args, cfg)?;
+    let generated_at = now_rfc3339(args.now.as_deref())?;
+    let today = time::OffsetDateTime::parse(&generated_at, &time::format_description::well_known::Rfc3339)?.date();
+    let (mut findings, suppressed) = crate::config::apply(cfg, evaluate(inv, &rules, &stats), today, &rules);
+    findings::sort(&mut findings);
     Ok(AuditResult {
-        generated_at: now_rfc3339(args.now.as_deref())?,
+        generated_at,
         source,
         subscriptions: inv.subscriptions.clone(),
         clusters: inv.clusters.iter().map(|c| c.name.clone()).collect(),
@@ -77,6 +92,7 @@ pub fn build_result(
         stats,
         duration_ms: started.elapsed().as_millis() as u64,
         rules,
+        suppressed,
     })
 }
 
@@ -141,6 +157,7 @@ pub fn report_load_problems(world: &azaudit_world::World) {
 /// `azaudit audit`.
 pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let started = Instant::now();
+    let cfg = load_config(&args.report)?;
     let Some(dir) = &args.snapshot else {
         bail!("live audits are not available yet: use --snapshot DIR (or `azaudit demo`)");
     };
@@ -154,6 +171,7 @@ pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
             path: dir.display().to_string(),
         },
         &args.report,
+        &cfg,
         CallStats::default(),
         started,
     )?;

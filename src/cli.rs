@@ -105,6 +105,9 @@ pub struct ReportArgs {
     /// Skip these rules (repeatable, comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "RULE")]
     pub skip: Vec<String>,
+    /// Config file (default: ./azaudit.toml, then $XDG_CONFIG_HOME/azaudit/azaudit.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Timestamp to write as the report's generation time (RFC 3339), for reproducible reports.
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub now: Option<String>,

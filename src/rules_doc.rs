@@ -11,8 +11,8 @@ pub fn markdown() -> String {
         "# Rules\n\n<!-- Generated from the rule registry (src/checks/). Do not edit: run `azaudit rules --format markdown > docs/rules.md`. -->\n\n",
     );
     s.push_str("| id | default severity | cleanup | title | source |\n|---|---|---|---|---|\n");
-    for r in registry() {
-        let i = &r.info;
+    let all: Vec<&crate::checks::RuleInfo> = registry().iter().map(|r| &r.info).chain(crate::checks::META_RULES).collect();
+    for i in &all {
         s.push_str(&format!(
             "| [`{}`](#{}) | {} | {} | {} | {} |\n",
             i.id,
@@ -23,8 +23,7 @@ pub fn markdown() -> String {
             i.source
         ));
     }
-    for r in registry() {
-        let i = &r.info;
+    for i in &all {
         s.push_str(&format!(
             "\n## {}\n\n**{}** — default severity `{}`{}.\n\n{}\n\n**Remediation.** {}\n\n**Source.** {}\n",
             i.id,

@@ -50,6 +50,9 @@ enum Command {
         #[arg(long = "fault")]
         faults: Vec<String>,
     },
+    /// Write a generated world directory with planted defects and its ground truth
+    /// (expected-findings.json, lookalikes.json, README.md).
+    Generate(azaudit_mocks::generate::GenerateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,8 +63,19 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    if let Command::Generate(args) = &cli.command {
+        let summary = azaudit_mocks::generate::run(args)?;
+        tracing::info!(
+            out = %args.out.display(),
+            findings = summary.findings.len(),
+            lookalikes = summary.lookalikes.len(),
+            "world generated"
+        );
+        return Ok(());
+    }
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     match cli.command {
+        Command::Generate(_) => unreachable!("handled above"),
         Command::Serve {
             world,
             listen,

@@ -67,6 +67,8 @@ pub struct Context<'a> {
     pub vmss_vms_by_id: HashMap<String, &'a VmssVm>,
     /// VMSS ids whose instances were listed.
     pub vmss_listed: BTreeSet<String>,
+    /// Call statistics of the run that collected the inventory (live runs only).
+    pub stats: Option<&'a crate::report::CallStats>,
 }
 
 pub fn key(id: &str) -> String {
@@ -91,7 +93,14 @@ impl<'a> Context<'a> {
             vmss_by_id,
             vmss_vms_by_id,
             vmss_listed,
+            stats: None,
         }
+    }
+
+    /// Adds the run's call statistics (for `arm-read-budget-low`).
+    pub fn with_stats(mut self, stats: &'a crate::report::CallStats) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// `true` when every cluster's Service listing is complete (needed before concluding that

@@ -63,6 +63,21 @@ pub fn registry() -> &'static [Rule] {
     RULES
 }
 
+/// The meta rule for suppressions in `azaudit.toml` that expired or matched nothing; its
+/// findings come from `config::apply`, not from a check over the inventory.
+pub const STALE_SUPPRESSION: &str = "stale-suppression";
+
+/// Rules whose findings come from the run itself rather than the inventory.
+pub const META_RULES: &[RuleInfo] = &[RuleInfo {
+    id: STALE_SUPPRESSION,
+    title: "Suppression that expired or matched nothing",
+    default_severity: Severity::Low,
+    rationale: "A suppression hides a finding on purpose; one that expired or no longer matches anything is a decision nobody is reviewing.",
+    remediation: "Edit azaudit.toml: extend the expiry after reviewing the finding, or delete the entry.",
+    source: "azaudit.toml",
+    cleanup: false,
+}];
+
 pub fn find(id: &str) -> Option<&'static Rule> {
     registry().iter().find(|r| r.info.id == id)
 }

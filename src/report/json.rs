@@ -24,6 +24,15 @@ pub struct Report<'a> {
     pub stats: &'a CallStats,
     pub duration_ms: u64,
     pub findings: Vec<FindingV1<'a>>,
+    pub suppressed: Vec<SuppressedV1<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct SuppressedV1<'a> {
+    pub rule: &'a str,
+    pub resource: &'a str,
+    pub reason: &'a str,
+    pub suppressed_by: &'a str,
 }
 
 #[derive(Serialize)]
@@ -108,6 +117,16 @@ pub fn report(r: &AuditResult) -> Report<'_> {
                 remediation: &f.remediation,
                 cleanup_eligible: f.cleanup_eligible,
                 first_seen: f.first_seen.as_deref(),
+            })
+            .collect(),
+        suppressed: r
+            .suppressed
+            .iter()
+            .map(|s| SuppressedV1 {
+                rule: s.finding.rule,
+                resource: &s.finding.resource,
+                reason: &s.reason,
+                suppressed_by: &s.location,
             })
             .collect(),
     }

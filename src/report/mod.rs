@@ -51,6 +51,8 @@ pub struct AuditResult {
     pub duration_ms: u64,
     /// Rules that ran.
     pub rules: Vec<&'static str>,
+    /// Findings held back by suppressions in the config file.
+    pub suppressed: Vec<crate::config::Suppressed>,
 }
 
 impl AuditResult {

@@ -133,16 +133,21 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// `shared/fixtures/world` beside the checkout (or beside a parent, for git worktrees).
     fn fixtures_world() -> Option<PathBuf> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/world");
-        p.is_dir().then_some(p)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|a| a.join("shared/fixtures/world"))
+            .find(|p| p.is_dir())
     }
 
     /// Every real response in shared/fixtures converts; nothing is lost but what lacks an id.
     #[test]
     fn shared_fixture_world_converts() {
         let Some(dir) = fixtures_world() else {
-            panic!("../shared/fixtures/world is missing: the fixtures are part of the test input");
+            panic!(
+                "shared/fixtures/world not found beside the checkout: the fixtures are part of the test input"
+            );
         };
         let world = World::load(&dir).unwrap();
         assert!(

@@ -471,6 +471,37 @@ fn expand_k8s(v: Value, list_kind: Option<&str>, out: &mut Vec<Value>) {
     }
 }
 
+impl World {
+    /// Writes the world as a directory: ARM resources grouped by their `source` file as list
+    /// pages, each cluster's objects as one `List`, its cloud config, and `world.json`. Every
+    /// file is written atomically. The caller redacts secrets before (see azaudit's collector).
+    pub fn write(&self, root: &Path) -> std::io::Result<()> {
+        let mut files: BTreeMap<PathBuf, Vec<&Value>> = BTreeMap::new();
+        for r in self.resources.values() {
+            let src = if r.source.as_os_str().is_empty() || !r.source.starts_with("arm") {
+                PathBuf::from("arm/resources.json")
+            } else {
+                r.source.clone()
+            };
+            files.entry(src).or_default().push(&r.value);
+        }
+        for (path, items) in files {
+            write_json_atomic(&root.join(path), &serde_json::json!({ "value": items }))?;
+        }
+        for (name, c) in &self.clusters {
+            let items: Vec<&Value> = c.objects.iter().collect();
+            write_json_atomic(
+                &root.join("k8s").join(name).join("objects.json"),
+                &serde_json::json!({"kind": "List", "apiVersion": "v1", "items": items}),
+            )?;
+            if let Some((path, text)) = &c.cloud_config {
+                write_atomic(&root.join(path), text.as_bytes())?;
+            }
+        }
+        write_json_atomic(&root.join("world.json"), &self.meta)
+    }
+}
+
 /// Writes a file atomically: a temporary file in the same directory, then a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
@@ -575,6 +606,33 @@ mod tests {
             "x"
         );
         assert_eq!(lb.value["properties"]["provisioningState"], "Succeeded");
+    }
+
+    #[test]
+    fn write_then_load_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = World::from_files(vec![
+            f(
+                "arm/s/lb.json",
+                json!({"value": [{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/k", "type": "Microsoft.Network/loadBalancers", "properties": {}}]}),
+            ),
+            f(
+                "k8s/c1/svc.json",
+                json!({"kind": "ServiceList", "items": [{"metadata": {"name": "x"}}]}),
+            ),
+            f("k8s/c1/azure.json", json!({"cloud": "AzurePublicCloud"})),
+        ]);
+        w.meta.tenant_id = Some("t".into());
+        w.write(d.path()).unwrap();
+        let back = World::load(d.path()).unwrap();
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        assert_eq!(
+            back.resources.keys().collect::<Vec<_>>(),
+            w.resources.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(back.clusters["c1"].objects, w.clusters["c1"].objects);
+        assert_eq!(back.clusters["c1"].cloud_config, w.clusters["c1"].cloud_config);
+        assert_eq!(back.meta, w.meta);
     }
 
     #[test]

@@ -1,1 +1,0 @@
-//! World generator (placeholder until implemented).

@@ -1,0 +1,245 @@
+//! Read-only Kubernetes listing: Services, Nodes, EndpointSlices, kube-system Pods and the
+//! `kube-system/azure-cloud-provider` Secret, with `limit`/`continue` paging (kube-rs).
+//!
+//! Objects are handed on as raw JSON so that the same converter reads live clusters and
+//! snapshots. A list that fails becomes a gap for that cluster and kind; the others go on.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::inventory::{CloudConfigSource, K8sKind};
+
+/// Page size for Kubernetes lists (the API server's recommended chunk size is 500).
+pub const PAGE_LIMIT: u32 = 500;
+
+/// Where to find clusters.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KubeArgs {
+    /// Kubeconfig context to audit (repeatable). Default: the current context.
+    #[arg(long = "context", value_name = "NAME")]
+    pub contexts: Vec<String>,
+    /// Audit every context of the kubeconfig.
+    #[arg(long, conflicts_with = "contexts")]
+    pub all_contexts: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use the in-cluster service account instead of a kubeconfig (for the CronJob).
+    #[arg(long, conflicts_with_all = ["contexts", "all_contexts", "kubeconfig"])]
+    pub in_cluster: bool,
+    /// Audit no cluster (Azure side only; orphan rules that need Services then report nothing).
+    #[arg(long, conflicts_with_all = ["contexts", "all_contexts", "in_cluster"])]
+    pub no_kubernetes: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("read kubeconfig {path}: {source}. Pass --kubeconfig FILE or set KUBECONFIG")]
+    ReadKubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("kubeconfig context {context:?}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("in-cluster config: {0}. Run inside a pod with a service account, or use --kubeconfig")]
+    InCluster(#[source] kube::config::InClusterError),
+    #[error("kubeconfig has no current context and no --context was given")]
+    NoContext,
+    #[error("build Kubernetes client for {context:?}: {source}")]
+    Client {
+        context: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// One cluster to list: its name (the context name) and a client.
+pub struct Target {
+    pub name: String,
+    pub client: Client,
+}
+
+/// Resolves `--context` / `--all-contexts` / `--in-cluster` into clients.
+pub async fn targets(args: &KubeArgs) -> Result<Vec<Target>, KubeError> {
+    if args.no_kubernetes {
+        return Ok(Vec::new());
+    }
+    if args.in_cluster {
+        let cfg = Config::incluster().map_err(KubeError::InCluster)?;
+        let client = Client::try_from(cfg).map_err(|source| KubeError::Client {
+            context: "in-cluster".into(),
+            source,
+        })?;
+        return Ok(vec![Target {
+            name: "in-cluster".into(),
+            client,
+        }]);
+    }
+    let kc = match &args.kubeconfig {
+        Some(p) => Kubeconfig::read_from(p).map_err(|source| KubeError::ReadKubeconfig {
+            path: p.display().to_string(),
+            source,
+        })?,
+        None => Kubeconfig::read().map_err(|source| KubeError::ReadKubeconfig {
+            path: "$KUBECONFIG or ~/.kube/config".into(),
+            source,
+        })?,
+    };
+    let names: Vec<String> = if args.all_contexts {
+        kc.contexts.iter().map(|c| c.name.clone()).collect()
+    } else if !args.contexts.is_empty() {
+        args.contexts.clone()
+    } else {
+        vec![kc.current_context.clone().ok_or(KubeError::NoContext)?]
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let opts = KubeConfigOptions {
+            context: Some(name.clone()),
+            ..Default::default()
+        };
+        let cfg = Config::from_custom_kubeconfig(kc.clone(), &opts)
+            .await
+            .map_err(|source| KubeError::Context {
+                context: name.clone(),
+                source,
+            })?;
+        let client = Client::try_from(cfg).map_err(|source| KubeError::Client {
+            context: name.clone(),
+            source,
+        })?;
+        out.push(Target { name, client });
+    }
+    Ok(out)
+}
+
+/// What was listed from one cluster.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// Raw objects, each with `kind` set.
+    pub objects: Vec<Value>,
+    /// Kinds that failed, with the cause (actionable).
+    pub failures: Vec<(K8sKind, String)>,
+    pub cloud_config: Option<CloudConfigSource>,
+    pub requests: u64,
+}
+
+fn describe(err: &kube::Error, what: &str) -> String {
+    match err {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "forbidden to list {what}: grant the audit's identity `list` on {what} (see deploy/rbac.yaml): {}",
+            s.message
+        ),
+        kube::Error::Api(s) if s.code == 401 => {
+            format!(
+                "unauthorized listing {what}: the kubeconfig credentials were refused (expired token? run your login/exec plugin again): {}",
+                s.message
+            )
+        }
+        other => format!("listing {what} failed: {other}"),
+    }
+}
+
+async fn list_all<K>(
+    api: Api<K>,
+    kind: &str,
+    labels: Option<&str>,
+    listed: &mut Listed,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(PAGE_LIMIT);
+        if let Some(l) = labels {
+            lp = lp.labels(l);
+        }
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        listed.requests += 1;
+        let page = api.list(&lp).await?;
+        for item in page.items {
+            let mut v = serde_json::to_value(&item).unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut v {
+                o.insert("kind".into(), Value::String(kind.into()));
+            }
+            listed.objects.push(v);
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// Lists everything the audit needs from one cluster. Never fails as a whole.
+pub async fn list_cluster(t: &Target) -> Listed {
+    let mut listed = Listed::default();
+    let c = t.client.clone();
+    if let Err(e) = list_all(Api::<Service>::all(c.clone()), "Service", None, &mut listed).await {
+        listed
+            .failures
+            .push((K8sKind::Services, describe(&e, "services")));
+    }
+    if let Err(e) = list_all(Api::<Node>::all(c.clone()), "Node", None, &mut listed).await {
+        listed.failures.push((K8sKind::Nodes, describe(&e, "nodes")));
+    }
+    if let Err(e) = list_all(
+        Api::<EndpointSlice>::all(c.clone()),
+        "EndpointSlice",
+        None,
+        &mut listed,
+    )
+    .await
+    {
+        listed
+            .failures
+            .push((K8sKind::EndpointSlices, describe(&e, "endpointslices")));
+    }
+    if let Err(e) = list_all(
+        Api::<Pod>::namespaced(c.clone(), "kube-system"),
+        "Pod",
+        None,
+        &mut listed,
+    )
+    .await
+    {
+        listed
+            .failures
+            .push((K8sKind::Pods, describe(&e, "pods in kube-system")));
+    }
+    // The cloud config Secret is optional: most audit identities may not read Secrets.
+    listed.requests += 1;
+    match Api::<Secret>::namespaced(c, "kube-system")
+        .get_opt("azure-cloud-provider")
+        .await
+    {
+        Ok(Some(s)) => {
+            if let Some(data) = s.data.as_ref().and_then(|d| d.get("cloud-config")) {
+                listed.cloud_config = Some(CloudConfigSource {
+                    reference: format!("k8s://{}/kube-system/secrets/azure-cloud-provider", t.name),
+                    text: String::from_utf8_lossy(&data.0).into_owned(),
+                    file_mode: None,
+                });
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(cluster = %t.name, "cloud config secret not readable: {e}"),
+    }
+    listed
+}
