@@ -141,17 +141,15 @@ impl ArmClient {
         let scope = cloud.scope();
         let deadline = Instant::now() + opts.timeout;
         let pacer = Arc::new(Pacer::new(opts.max_rps, opts.concurrency));
-        let per_call: Vec<Arc<dyn Policy>> = vec![
-            Arc::new(HostGuardPolicy { guard: guard.clone() }),
-            Arc::new(RetryPolicy {
-                pacer: pacer.clone(),
-                counters: counters.clone(),
-                credential: credential.clone(),
-                deadline,
-                timeout: opts.timeout,
-                max_attempts: opts.max_attempts_5xx.max(1),
-            }),
-        ];
+        let per_call: Vec<Arc<dyn Policy>> = vec![Arc::new(HostGuardPolicy { guard: guard.clone() })];
+        let retry: Arc<dyn Policy> = Arc::new(RetryPolicy {
+            pacer: pacer.clone(),
+            counters: counters.clone(),
+            credential: credential.clone(),
+            deadline,
+            timeout: opts.timeout,
+            max_attempts: opts.max_attempts_5xx.max(1),
+        });
         let per_retry: Vec<Arc<dyn Policy>> = vec![
             Arc::new(RateLimitPolicy { pacer }),
             Arc::new(CountersPolicy {
@@ -165,15 +163,29 @@ impl ArmClient {
             guard: guard.clone(),
             counters: counters.clone(),
         }));
-        // azure_core's own retry policy is off: retries are decided and counted once, in ours.
         let options = ClientOptions::new(transport).retry(RetryOptions::none());
-        let pipeline = Pipeline::new(
+        let mut pipeline = Pipeline::new(
             option_env!("CARGO_PKG_NAME"),
             option_env!("CARGO_PKG_VERSION"),
             options,
-            per_call,
+            per_call.clone(),
             per_retry,
         );
+        // azure_core 0.21 always puts a retry policy after the per-call, telemetry and custom
+        // headers policies, and even its `RetryOptions::none()` turns every non-2xx answer into an
+        // error (`policies/retry_policies/no_retry.rs`), losing ARM's status for our own handling.
+        // Our retry policy takes that slot instead: retries are decided and counted once, here.
+        let slot = per_call.len() + 2;
+        let is_stub = pipeline
+            .policies()
+            .get(slot)
+            .is_some_and(|p| format!("{p:?}").starts_with("NoRetryPolicy"));
+        if !is_stub {
+            return Err(ArmError::Invalid(
+                "azure_core's pipeline layout changed: the retry slot was not found; update src/arm/client.rs".into(),
+            ));
+        }
+        pipeline.replace_policy(retry, slot);
         Ok(ArmClient {
             inner: Arc::new(Inner {
                 pipeline,
@@ -312,7 +324,7 @@ impl ArmClient {
     }
 
     /// A cached body (counted as a hit) when reading the cache is allowed.
-    fn from_cache(&self, url: &Url) -> Option<Value> {
+    fn cached(&self, url: &Url) -> Option<Value> {
         let c = self.inner.cache.as_ref()?;
         if !self.inner.read_cache {
             return None;
@@ -326,7 +338,7 @@ impl ArmClient {
     pub async fn get(&self, subscription: Option<&str>, path_and_query: &str) -> Result<Value, ArmError> {
         let call = CallInfo::new(subscription);
         let url = self.url_for(path_and_query)?;
-        if let Some(v) = self.from_cache(&url) {
+        if let Some(v) = self.cached(&url) {
             return Ok(v);
         }
         self.fetch_network(&call, &url).await
@@ -335,7 +347,13 @@ impl ArmClient {
     /// GETs every page of a list and returns the items of all pages (the `value` arrays).
     /// `subscription` picks the rate-limit bucket and the counters.
     pub async fn list(&self, subscription: &str, path_and_query: &str) -> ListOutcome {
-        let call = CallInfo::new(Some(subscription));
+        self.list_in(Some(subscription), path_and_query).await
+    }
+
+    /// [`ArmClient::list`] for lists outside any subscription too (`/subscriptions`, `/tenants`),
+    /// which draw from the tenant's bucket.
+    pub async fn list_in(&self, subscription: Option<&str>, path_and_query: &str) -> ListOutcome {
+        let call = CallInfo::new(subscription);
         let first = match self.url_for(path_and_query) {
             Ok(u) => u,
             Err(e) => return ListOutcome::failed(e),
@@ -373,7 +391,7 @@ impl ArmClient {
                     Some(ArmError::NextLinkLoop { url: url.to_string() }),
                 );
             }
-            let cached = if all_cached { self.from_cache(&url) } else { None };
+            let cached = if all_cached { self.cached(&url) } else { None };
             let page = match cached {
                 Some(v) => v,
                 None => {
@@ -430,6 +448,18 @@ impl ArmClient {
             });
         }
         Ok(url)
+    }
+}
+
+/// The collector's view of ARM (`collect::ArmSource`): every list through this client.
+#[async_trait::async_trait]
+impl crate::collect::ArmSource for ArmClient {
+    async fn list(&self, subscription: Option<&str>, path_and_query: &str) -> crate::collect::RawList {
+        let out = self.list_in(subscription, path_and_query).await;
+        crate::collect::RawList {
+            items: out.items,
+            error: out.error.map(|e| e.to_string()),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::report::CallStats;
 pub(crate) struct Counters {
     /// HTTP requests actually sent to ARM (every attempt).
     pub requests: AtomicU64,
-    /// List pages delivered (from ARM or the cache) and single GETs answered.
+    /// List pages delivered, from ARM or the cache (single GETs are not pages).
     pub pages: AtomicU64,
     /// Attempts after the first, for any reason (429, 5xx, timeout, broken body, 401 refresh).
     pub retries: AtomicU64,

@@ -162,7 +162,6 @@ impl Policy for HostGuardPolicy {
 
 /// Retries: the only place that decides to send a request again (azure_core's own retry policy
 /// is off, so each retry is counted exactly once, here).
-#[derive(Debug)]
 pub(crate) struct RetryPolicy {
     pub pacer: Arc<Pacer>,
     pub counters: Arc<Counters>,
@@ -170,6 +169,16 @@ pub(crate) struct RetryPolicy {
     pub deadline: Instant,
     pub timeout: Duration,
     pub max_attempts: u32,
+}
+
+// Manual `Debug`s leave the credential out: its `Debug` is not ours to trust with secrets.
+impl std::fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RetryPolicy {
@@ -402,13 +411,21 @@ impl Drop for InFlight<'_> {
 
 /// The end of the pipeline: checks the host once more, attaches the bearer token, sends with our
 /// `reqwest` client (its CAs, no redirects) and buffers the whole body within [`ATTEMPT_TIMEOUT`].
-#[derive(Debug)]
 pub(crate) struct BearerTransport {
     pub http: reqwest::Client,
     pub credential: Arc<dyn TokenCredential>,
     pub scope: String,
     pub guard: HostGuard,
     pub counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for BearerTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerTransport")
+            .field("endpoint", &self.guard.base.as_str())
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 fn classify(e: &reqwest::Error) -> TransportFailure {
