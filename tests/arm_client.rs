@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use azaudit::arm::{ArmClient, ArmError, ArmOptions, CacheOptions, CacheScope, ListOutcome};
@@ -156,6 +156,7 @@ struct Env {
 }
 
 async fn start(config: MockConfig) -> Env {
+    logs();
     let dir = tempfile::tempdir().unwrap();
     let mock = azaudit_mocks::start(ServeOptions {
         world: world(),
@@ -787,19 +788,11 @@ async fn a_tight_bucket_is_never_overrun() {
     env.mock.shutdown().await;
 }
 
-/// Tokens that live two seconds at most, a credential that never refreshes on its own: every expiry is
-/// a 401 that the client answers by clearing the credential's cache once. Also: no token or
-/// secret appears in any log line (at trace level), error or `Debug` output.
-#[tokio::test(flavor = "current_thread")]
+/// Tokens that live two seconds at most, a credential that never refreshes on its own: every
+/// expiry is a 401 that the client answers by clearing the credential's cache once. Also: no
+/// token or secret appears in any log line (at trace level, every crate), error or `Debug` output.
+#[tokio::test]
 async fn short_lived_tokens_are_refreshed_and_never_logged() {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let env = start(MockConfig {
         page_size: 3,
         latency_ms: 700,
@@ -830,7 +823,7 @@ async fn short_lived_tokens_are_refreshed_and_never_logged() {
     let denied = env.client(&env.credential(&id, &secret, true), no_cache());
     let err = denied.list(SUB, &list_path("rg-paging")).await.error.unwrap();
 
-    let mut everything = logs.text();
+    let mut everything = logs().text();
     everything.push_str(&format!("{arm:?} {out:?} {err} {err:?} {:?}", arm.stats()));
     for f in entries(&dir) {
         everything.push_str(&fs::read_to_string(f).unwrap());
@@ -854,6 +847,23 @@ async fn short_lived_tokens_are_refreshed_and_never_logged() {
         );
     }
     env.mock.shutdown().await;
+}
+
+/// Every log line of this test binary, at trace level, from every crate. A global subscriber
+/// (not a per-test one): tracing caches per call site whether anyone listens, so a scoped
+/// subscriber in parallel tests can miss lines, and a missed line proves nothing.
+fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(buffer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        buffer
+    })
 }
 
 #[derive(Clone, Default)]

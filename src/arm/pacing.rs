@@ -6,9 +6,10 @@
 //!    request for that subscription leaves before the time ARM named — ARM refuses requests sent
 //!    earlier and answers them with a new 429 (domain.md §5.1);
 //! 2. the read budget ([`Budget`]): ARM reports the tokens left in its bucket for (subscription,
-//!    principal) in `x-ms-ratelimit-remaining-subscription-reads`. Below [`SLOW_BELOW`] we send at
-//!    half `--max-rps`; below a small reserve we wait for the bucket to refill, at a refill rate
-//!    learnt from the header (starting from ARM's documented 25/s);
+//!    principal) in `x-ms-ratelimit-remaining-subscription-reads`. Below a quarter of the bucket
+//!    (at most [`SLOW_BELOW`]) we send at half `--max-rps`; below a reserve of a tenth (at most
+//!    25) we wait for the bucket to refill, at a refill rate learnt from the header (starting
+//!    from half `--max-rps`, at most ARM's documented 25/s);
 //! 3. `governor` per subscription: at most `--max-rps` sustained, with a short burst;
 //! 4. the semaphore: at most `--concurrency` requests in flight, across all subscriptions.
 //!
@@ -27,11 +28,16 @@ use tokio::time::Instant;
 /// Below this many remaining reads, send at half `--max-rps` (the threshold cloud-provider-azure's
 /// `armbalancer` reacts to, `CPA:pkg/azclient/utils/armbalancer`, domain.md §5.1).
 pub(crate) const SLOW_BELOW: f64 = 100.0;
+/// ...or below this fraction of the largest remaining count seen, when that is lower: a quarter
+/// of the bucket (62 of ARM's 250) is kept for other clients of the same principal while we slow
+/// down, and a small bucket can still be used at all.
+pub(crate) const SLOW_FRACTION: f64 = 0.25;
 /// Reads left untouched for other clients of the same bucket: a tenth of the largest remaining
 /// count seen, at most 25 (one second of ARM's refill), at least 1.
 pub(crate) const RESERVE_MAX: f64 = 25.0;
-/// ARM's documented read refill per second per subscription and principal (domain.md §5.1);
-/// the starting guess for the refill estimate, and its ceiling.
+/// ARM's documented read refill per second per subscription and principal (domain.md §5.1):
+/// the ceiling of the refill estimate. The estimate starts lower, at half `--max-rps`, and is
+/// learnt upwards from the header: overestimating it is what would cause 429s.
 pub(crate) const ARM_READ_REFILL_PER_SEC: f64 = 25.0;
 /// The refill estimate never drops below this (a wait is at most a few seconds per read).
 pub(crate) const MIN_REFILL_PER_SEC: f64 = 0.2;
@@ -63,11 +69,12 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub fn new(now: Instant) -> Budget {
+    /// `refill`: the first guess of ARM's refill per second.
+    pub fn new(now: Instant, refill: f64) -> Budget {
         Budget {
             last: None,
             peak: 0.0,
-            refill: ARM_READ_REFILL_PER_SEC,
+            refill: refill.clamp(MIN_REFILL_PER_SEC, ARM_READ_REFILL_PER_SEC),
             window: None,
             in_flight: 0,
             next_slot: now,
@@ -84,7 +91,10 @@ impl Budget {
     pub fn predicted(&self, now: Instant) -> Option<f64> {
         let (r, at) = self.last?;
         let refilled = r + self.refill * now.saturating_duration_since(at).as_secs_f64();
-        Some(refilled.min(self.peak.max(r)) - f64::from(self.in_flight))
+        // The bucket holds at most what we have seen it hold; but never cap below what the
+        // reserve needs, or a bucket first seen empty would keep us waiting forever.
+        let ceiling = self.peak.max(r).max(self.reserve_level() + 1.0);
+        Some(refilled.min(ceiling) - f64::from(self.in_flight))
     }
 
     /// How long to wait before trying again (zero: go ahead and [`Budget::reserve`]).
@@ -102,9 +112,16 @@ impl Budget {
         }
     }
 
+    /// Below this many predicted reads, send at half rate: [`SLOW_BELOW`], or less for a bucket
+    /// smaller than ARM's (trial subscriptions, the mock's tight buckets), where 100 would mean
+    /// "always slow" and the bucket could never be used.
+    fn slow_level(&self) -> f64 {
+        SLOW_BELOW.min(self.peak * SLOW_FRACTION)
+    }
+
     /// Takes a send slot: returns how long to wait for it (half rate when the budget is low).
     pub fn reserve(&mut self, now: Instant, max_rps: f64) -> Duration {
-        let slow = self.predicted(now).is_some_and(|p| p < SLOW_BELOW);
+        let slow = self.predicted(now).is_some_and(|p| p < self.slow_level());
         self.in_flight += 1;
         if !slow {
             return Duration::ZERO;
@@ -177,7 +194,7 @@ impl Pacer {
         let mut m = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
         let b = m
             .entry(key.to_string())
-            .or_insert_with(|| Budget::new(Instant::now()));
+            .or_insert_with(|| Budget::new(Instant::now(), self.max_rps / 2.0));
         f(b)
     }
 
@@ -265,7 +282,7 @@ mod tests {
     #[test]
     fn plenty_of_budget_means_no_wait() {
         let t0 = Instant::now();
-        let mut b = Budget::new(t0);
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
         assert_eq!(b.wait(t0), Duration::ZERO, "nothing known yet");
         assert_eq!(b.reserve(t0, 10.0), Duration::ZERO);
         b.observe(t0, Some(249));
@@ -276,11 +293,13 @@ mod tests {
     #[test]
     fn low_budget_halves_the_rate() {
         let t0 = Instant::now();
-        let mut b = Budget::new(t0);
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
         b.reserve(t0, 10.0);
         b.observe(t0, Some(250));
         b.reserve(t0, 10.0);
         b.observe(t0, Some(80));
+        assert_eq!(b.reserve(t0, 10.0), Duration::ZERO, "80 of 250 is still plenty");
+        b.observe(t0, Some(50));
         assert_eq!(b.wait(t0), Duration::ZERO);
         assert_eq!(b.reserve(t0, 10.0), Duration::ZERO, "first slot is now");
         assert_eq!(b.reserve(t0, 10.0), secs(0.2), "then 2 / max_rps apart");
@@ -290,7 +309,7 @@ mod tests {
     #[test]
     fn empty_budget_waits_for_refill() {
         let t0 = Instant::now();
-        let mut b = Budget::new(t0);
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
         b.reserve(t0, 10.0);
         b.observe(t0, Some(250));
         b.reserve(t0, 10.0);
@@ -306,7 +325,7 @@ mod tests {
     fn a_small_bucket_never_waits_forever() {
         // The mock's tight bucket: 10 reads. The reserve scales down to 1.
         let t0 = Instant::now();
-        let mut b = Budget::new(t0);
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
         b.reserve(t0, 2.0);
         b.observe(t0, Some(9));
         assert_eq!(b.wait(t0), Duration::ZERO);
@@ -317,9 +336,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_first_seen_empty_still_refills() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        b.reserve(t0, 10.0);
+        b.observe(t0, Some(0));
+        let w = b.wait(t0);
+        assert!(w > Duration::ZERO && w <= secs(1.0), "{w:?}");
+        assert_eq!(b.wait(t0 + w + secs(0.001)), Duration::ZERO);
+    }
+
+    #[test]
     fn retry_after_blocks_and_lowers_the_refill_guess() {
         let t0 = Instant::now();
-        let mut b = Budget::new(t0);
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
         b.throttled(t0 + secs(3.0));
         assert_eq!(b.wait(t0), secs(3.0));
         assert_eq!(b.wait(t0 + secs(3.0)), Duration::ZERO);
@@ -333,7 +363,7 @@ mod tests {
     fn refill_is_learnt_from_the_header() {
         // A bucket refilling 5 per second, drained: one read per 0.5 s leaves +1.5 per step.
         let t0 = Instant::now();
-        let mut b = Budget::new(t0);
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
         b.reserve(t0, 10.0);
         b.observe(t0, Some(20));
         let mut r = 2.0;
