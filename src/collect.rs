@@ -244,7 +244,14 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
             ),
             subscription_id: sub,
             resource_group: rg,
-            cloud_config: cloud_config.as_ref().map(|(p, _)| p.display().to_string()),
+            cloud_config: c.cloud_config.as_ref().map(|s| {
+                if s.reference.starts_with("file://") {
+                    s.reference.clone()
+                } else {
+                    format!("k8s/{}/azure.json", c.name)
+                }
+            }),
+            cloud_config_mode: c.cloud_config.as_ref().and_then(|s| s.file_mode),
         });
         world.clusters.insert(
             c.name.clone(),
