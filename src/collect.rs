@@ -122,8 +122,10 @@ pub fn redact_cloud_config(text: &str) -> String {
         Ok(Value::Object(mut o)) => {
             for (k, v) in o.iter_mut() {
                 let l = k.to_ascii_lowercase();
+                // AKS's `msi` placeholder is no secret, and keeping it keeps the config's meaning.
                 if (l.contains("secret") || l.contains("password"))
-                    && v.as_str().is_some_and(|s| !s.is_empty())
+                    && v.as_str()
+                        .is_some_and(|s| !s.is_empty() && !s.eq_ignore_ascii_case("msi"))
                 {
                     *v = Value::String("<redacted>".into());
                 }
