@@ -79,7 +79,8 @@ pub fn build_result(
 ) -> anyhow::Result<AuditResult> {
     let rules = selected_rules(args, cfg)?;
     let generated_at = now_rfc3339(args.now.as_deref())?;
-    let today = time::OffsetDateTime::parse(&generated_at, &time::format_description::well_known::Rfc3339)?.date();
+    let today =
+        time::OffsetDateTime::parse(&generated_at, &time::format_description::well_known::Rfc3339)?.date();
     let (mut findings, suppressed) = crate::config::apply(cfg, evaluate(inv, &rules, &stats), today, &rules);
     findings::sort(&mut findings);
     Ok(AuditResult {
@@ -93,6 +94,7 @@ pub fn build_result(
         duration_ms: started.elapsed().as_millis() as u64,
         rules,
         suppressed,
+        history: None,
     })
 }
 
@@ -118,6 +120,13 @@ pub fn emit(r: &AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::R
         ColorChoice::Never => false,
         ColorChoice::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
     };
+    // Extra formats first: if one cannot be written, the main output (often what a scraper
+    // reads) is not replaced by a run that then fails.
+    for (fmt, path) in &args.also_write {
+        let mut buf = Vec::new();
+        report::render(r, *fmt, false, &mut buf)?;
+        azaudit_world::write_atomic(path, &buf).with_context(|| format!("write {}", path.display()))?;
+    }
     let mut buf = Vec::new();
     report::render(r, format, color, &mut buf)?;
     match &args.output {
@@ -133,6 +142,21 @@ pub fn emit(r: &AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The end of every audit: merge the state file (`--state`, under its lock), render, then commit
+/// the state only once the report is out (a report that failed to be written must not swallow
+/// the one listing of resolved findings), and derive the exit status from the final severities.
+pub fn finish(mut result: AuditResult, args: &ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
+    let session = match &args.state {
+        Some(path) => Some(crate::state::Session::begin(path, &mut result, args.min_age)?),
+        None => None,
+    };
+    emit(&result, args, color)?;
+    if let Some(s) = session {
+        s.commit()?;
+    }
+    Ok(exit_for(&result, args.fail_on))
 }
 
 /// Load problems on stderr: lost data as warnings (each becomes a gap), duplicate ids once as a
@@ -175,6 +199,5 @@ pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
         CallStats::default(),
         started,
     )?;
-    emit(&result, &args.report, color)?;
-    Ok(exit_for(&result, args.report.fail_on))
+    finish(result, &args.report, color)
 }

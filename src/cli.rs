@@ -65,6 +65,9 @@ pub enum Command {
     /// Audit the embedded demo world, served on loopback by the built-in mock, over HTTPS.
     #[command(after_help = EXIT_CODES)]
     Demo(ReportArgs),
+    /// Check that azaudit can audit from here: cloud, credential, token, ARM permissions per
+    /// subscription, Kubernetes access per context. Exit 0 when everything needed works, else 3.
+    Doctor(crate::doctor::DoctorArgs),
     /// List the rules.
     Rules {
         #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
@@ -86,6 +89,8 @@ pub struct AuditArgs {
     pub snapshot: Option<PathBuf>,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -111,6 +116,36 @@ pub struct ReportArgs {
     /// Timestamp to write as the report's generation time (RFC 3339), for reproducible reports.
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub now: Option<String>,
+    /// State file for nightly runs (created if missing): remembers when each finding was first
+    /// and last seen, so reports show its age, what is new since the last run and what was
+    /// resolved. Written atomically under FILE.lock, so overlapping runs are safe.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// With --state: cleanup-eligible findings first seen less than AGE ago (e.g. 7d, 36h) are
+    /// reported as info and held back from cleanup, so --fail-on ignores them.
+    #[arg(long, value_name = "AGE", requires = "state", value_parser = crate::state::parse_age)]
+    pub min_age: Option<std::time::Duration>,
+    /// Also write the report in FORMAT to FILE (repeatable), e.g. `--also-write html=report.html
+    /// --also-write json=report.json`: one run, every format a nightly job needs.
+    #[arg(long, value_name = "FORMAT=FILE", value_parser = parse_also_write)]
+    pub also_write: Vec<(Format, PathBuf)>,
+}
+
+fn parse_also_write(s: &str) -> Result<(Format, PathBuf), String> {
+    let (format, file) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: use FORMAT=FILE, e.g. html=/reports/azaudit.html"))?;
+    let format = Format::from_str(format.trim(), true).map_err(|_| {
+        let names: Vec<String> = Format::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect();
+        format!("{format:?} is not a format: use one of {}", names.join(", "))
+    })?;
+    if file.is_empty() {
+        return Err(format!("{s:?}: FILE is empty"));
+    }
+    Ok((format, PathBuf::from(file)))
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {

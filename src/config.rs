@@ -141,13 +141,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Parses and validates config text; `path` is used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let err = |problems| ConfigError { path: path.to_path_buf(), problems };
+    let err = |problems| ConfigError {
+        path: path.to_path_buf(),
+        problems,
+    };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, &s)).unwrap_or(0);
         err(vec![format!("{file}:{line}: {}", e.message())])
     })?;
     let mut problems = Vec::new();
-    let mut cfg = Config { path: Some(path.to_path_buf()), ..Default::default() };
+    let mut cfg = Config {
+        path: Some(path.to_path_buf()),
+        ..Default::default()
+    };
     let known = |id: &str| checks::find(id).is_some();
     let unknown_rule = |id: &str| {
         let ids: Vec<_> = checks::registry().iter().map(|r| r.info.id).collect();
@@ -156,7 +162,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     for (rule, sev) in &raw.severity {
         let line = line_of(text, &rule.span());
         if !known(rule.get_ref()) {
-            problems.push(format!("{file}:{line}: [severity] {}", unknown_rule(rule.get_ref())));
+            problems.push(format!(
+                "{file}:{line}: [severity] {}",
+                unknown_rule(rule.get_ref())
+            ));
         }
         match Severity::parse(sev.get_ref()) {
             Some(s) => {
@@ -173,25 +182,43 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         if known(r.get_ref()) {
             cfg.disabled.push(r.get_ref().clone());
         } else {
-            problems.push(format!("{file}:{}: [rules] disable: {}", line_of(text, &r.span()), unknown_rule(r.get_ref())));
+            problems.push(format!(
+                "{file}:{}: [rules] disable: {}",
+                line_of(text, &r.span()),
+                unknown_rule(r.get_ref())
+            ));
         }
     }
     for s in &raw.suppress {
         let line = line_of(text, &s.span());
         let s = s.get_ref();
         if !known(s.rule.get_ref()) {
-            problems.push(format!("{file}:{line}: [[suppress]] {}", unknown_rule(s.rule.get_ref())));
+            problems.push(format!(
+                "{file}:{line}: [[suppress]] {}",
+                unknown_rule(s.rule.get_ref())
+            ));
         }
-        let reason = s.reason.as_ref().map(|r| r.get_ref().trim().to_string()).unwrap_or_default();
+        let reason = s
+            .reason
+            .as_ref()
+            .map(|r| r.get_ref().trim().to_string())
+            .unwrap_or_default();
         if reason.is_empty() {
-            problems.push(format!("{file}:{line}: [[suppress]] needs a `reason` saying why the finding is accepted"));
+            problems.push(format!(
+                "{file}:{line}: [[suppress]] needs a `reason` saying why the finding is accepted"
+            ));
         }
         if s.resource.get_ref().trim().is_empty() {
-            problems.push(format!("{file}:{line}: [[suppress]] needs a `resource` (an id, or a pattern with *)"));
+            problems.push(format!(
+                "{file}:{line}: [[suppress]] needs a `resource` (an id, or a pattern with *)"
+            ));
         }
         let expires = match &s.expires {
             None => None,
-            Some(e) => match time::Date::parse(e.get_ref(), time::macros::format_description!("[year]-[month]-[day]")) {
+            Some(e) => match time::Date::parse(
+                e.get_ref(),
+                time::macros::format_description!("[year]-[month]-[day]"),
+            ) {
                 Ok(d) => Some(d),
                 Err(_) => {
                     problems.push(format!(
@@ -218,7 +245,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             problems.push(format!("{file}:{line}: [[cluster]] needs a `context`"));
         }
         if cfg.clusters.iter().any(|h| &h.context == c.context.get_ref()) {
-            problems.push(format!("{file}:{line}: [[cluster]] context {:?} is defined twice", c.context.get_ref()));
+            problems.push(format!(
+                "{file}:{line}: [[cluster]] context {:?} is defined twice",
+                c.context.get_ref()
+            ));
         }
         cfg.clusters.push(ClusterHint {
             context: c.context.get_ref().clone(),
@@ -228,7 +258,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             cloud_config_file: c.cloud_config.clone(),
         });
     }
-    if problems.is_empty() { Ok(cfg) } else { Err(err(problems)) }
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(err(problems))
+    }
 }
 
 /// `*` matches any run of characters; comparison is case-insensitive (ARM ids are).
@@ -267,7 +301,12 @@ pub struct Suppressed {
 
 /// Applies overrides and suppressions. Expired and unused suppressions become findings of the
 /// `stale-suppression` meta rule, so they are not forgotten.
-pub fn apply(cfg: &Config, findings: Vec<Finding>, today: time::Date, rules_ran: &[&str]) -> (Vec<Finding>, Vec<Suppressed>) {
+pub fn apply(
+    cfg: &Config,
+    findings: Vec<Finding>,
+    today: time::Date,
+    rules_ran: &[&str],
+) -> (Vec<Finding>, Vec<Suppressed>) {
     let mut kept = Vec::new();
     let mut suppressed = Vec::new();
     let mut used = vec![false; cfg.suppressions.len()];
@@ -276,12 +315,18 @@ pub fn apply(cfg: &Config, findings: Vec<Finding>, today: time::Date, rules_ran:
             f.severity = *s;
         }
         let hit = cfg.suppressions.iter().enumerate().find(|(_, s)| {
-            s.rule == f.rule && s.expires.is_none_or(|d| today <= d) && pattern_matches(&s.resource, &f.resource)
+            s.rule == f.rule
+                && s.expires.is_none_or(|d| today <= d)
+                && pattern_matches(&s.resource, &f.resource)
         });
         match hit {
             Some((i, s)) => {
                 used[i] = true;
-                suppressed.push(Suppressed { finding: f, reason: s.reason.clone(), location: s.location.clone() });
+                suppressed.push(Suppressed {
+                    finding: f,
+                    reason: s.reason.clone(),
+                    location: s.location.clone(),
+                });
             }
             None => kept.push(f),
         }
@@ -292,17 +337,33 @@ pub fn apply(cfg: &Config, findings: Vec<Finding>, today: time::Date, rules_ran:
             continue;
         }
         let msg = if expired {
-            format!("Suppression of {} for {} expired on {}: review it, then remove or extend it.", s.rule, s.resource, s.expires.map(|d| d.to_string()).unwrap_or_default())
+            format!(
+                "Suppression of {} for {} expired on {}: review it, then remove or extend it.",
+                s.rule,
+                s.resource,
+                s.expires.map(|d| d.to_string()).unwrap_or_default()
+            )
         } else {
-            format!("Suppression of {} for {} matched nothing in this run: remove it if the finding is gone.", s.rule, s.resource)
+            format!(
+                "Suppression of {} for {} matched nothing in this run: remove it if the finding is gone.",
+                s.rule, s.resource
+            )
         };
         kept.push(
-            Finding::new(crate::checks::STALE_SUPPRESSION, Severity::Low, format!("file://{}", s.location), msg)
-                .evidence("rule", &s.rule)
-                .evidence("resource_pattern", &s.resource)
-                .evidence("reason", &s.reason)
-                .evidence("expired", expired)
-                .remediation(format!("Edit {} and remove or update this [[suppress]] entry.", s.location)),
+            Finding::new(
+                crate::checks::STALE_SUPPRESSION,
+                Severity::Low,
+                format!("file://{}", s.location),
+                msg,
+            )
+            .evidence("rule", &s.rule)
+            .evidence("resource_pattern", &s.resource)
+            .evidence("reason", &s.reason)
+            .evidence("expired", expired)
+            .remediation(format!(
+                "Edit {} and remove or update this [[suppress]] entry.",
+                s.location
+            )),
         );
     }
     (kept, suppressed)
@@ -334,8 +395,14 @@ expires = "someday"
         .unwrap_err();
         let all = e.to_string();
         assert_eq!(e.problems.len(), 5, "{all}");
-        assert!(all.contains("azaudit.toml:3:") && all.contains("\"urgent\" is not a severity"), "{all}");
-        assert!(all.contains("azaudit.toml:4:") && all.contains("unknown rule \"no-such-rule\""), "{all}");
+        assert!(
+            all.contains("azaudit.toml:3:") && all.contains("\"urgent\" is not a severity"),
+            "{all}"
+        );
+        assert!(
+            all.contains("azaudit.toml:4:") && all.contains("unknown rule \"no-such-rule\""),
+            "{all}"
+        );
         assert!(all.contains("azaudit.toml:7:"), "{all}");
         assert!(all.contains("needs a `reason`"), "{all}");
         assert!(all.contains("is not a date"), "{all}");
@@ -351,8 +418,14 @@ expires = "someday"
 
     #[test]
     fn patterns() {
-        assert!(pattern_matches("/subscriptions/*/publicIPAddresses/pip-*", "/SUBSCRIPTIONS/s1/publicipaddresses/pip-dr"));
-        assert!(!pattern_matches("/subscriptions/*/pip-*", "/subscriptions/s1/other"));
+        assert!(pattern_matches(
+            "/subscriptions/*/publicIPAddresses/pip-*",
+            "/SUBSCRIPTIONS/s1/publicipaddresses/pip-dr"
+        ));
+        assert!(!pattern_matches(
+            "/subscriptions/*/pip-*",
+            "/subscriptions/s1/other"
+        ));
         assert!(pattern_matches("exact", "EXACT"));
         assert!(!pattern_matches("exact", "exactly"));
         assert!(pattern_matches("*", "anything"));
@@ -383,17 +456,35 @@ reason = "nothing matches"
         .unwrap();
         let findings = vec![
             Finding::new("unattached-public-ip", Severity::Low, "/a", ""),
-            Finding::new("orphaned-public-ip", Severity::High, "/subscriptions/s/keep-1", ""),
+            Finding::new(
+                "orphaned-public-ip",
+                Severity::High,
+                "/subscriptions/s/keep-1",
+                "",
+            ),
             Finding::new("orphaned-public-ip", Severity::High, "/old", ""),
         ];
         let today = time::macros::date!(2026 - 11 - 27);
-        let ran = ["unattached-public-ip", "orphaned-public-ip", "orphaned-lb-frontend"];
+        let ran = [
+            "unattached-public-ip",
+            "orphaned-public-ip",
+            "orphaned-lb-frontend",
+        ];
         let (kept, suppressed) = apply(&cfg, findings, today, &ran);
         assert_eq!(suppressed.len(), 1);
         assert_eq!(suppressed[0].reason, "kept for DR");
-        assert_eq!(kept.iter().find(|f| f.resource == "/a").unwrap().severity, Severity::Medium);
-        assert!(kept.iter().any(|f| f.resource == "/old"), "expired suppression no longer applies");
-        let stale: Vec<_> = kept.iter().filter(|f| f.rule == crate::checks::STALE_SUPPRESSION).collect();
+        assert_eq!(
+            kept.iter().find(|f| f.resource == "/a").unwrap().severity,
+            Severity::Medium
+        );
+        assert!(
+            kept.iter().any(|f| f.resource == "/old"),
+            "expired suppression no longer applies"
+        );
+        let stale: Vec<_> = kept
+            .iter()
+            .filter(|f| f.rule == crate::checks::STALE_SUPPRESSION)
+            .collect();
         assert_eq!(stale.len(), 2, "expired + unused");
         assert!(stale.iter().any(|f| f.message.contains("expired")));
         assert!(stale.iter().any(|f| f.message.contains("matched nothing")));

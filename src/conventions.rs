@@ -34,6 +34,37 @@ pub const ANN_ADDITIONAL_PIPS: &str = "service.beta.kubernetes.io/azure-addition
 pub const ANN_HA_PORTS: &str =
     "service.beta.kubernetes.io/azure-load-balancer-enable-high-availability-ports";
 
+/// Per-port probe annotations, `service.beta.kubernetes.io/port_{port}_{param}`
+/// (`consts.BuildHealthProbeAnnotationKeyForPort`, domain.md §3.1).
+pub const PORT_PARAM_HEALTH_PROBE_PORT: &str = "health-probe_port";
+pub const PORT_PARAM_NO_PROBE_RULE: &str = "no_probe_rule";
+
+/// Cloud config keys of the shared health probe mode (domain.md §1.5, since v1.28.5):
+/// `clusterServiceLoadBalancerHealthProbeMode: shared` gives every `Cluster`-policy Service the
+/// one probe `cluster-service-shared-health-probe` on port 10256 (kube-proxy's `/healthz`).
+pub const CFG_HEALTH_PROBE_MODE: &str = "clusterServiceLoadBalancerHealthProbeMode";
+pub const CFG_SHARED_PROBE_PORT: &str = "clusterServiceSharedLoadBalancerHealthProbePort";
+pub const SHARED_PROBE_DEFAULT_PORT: u32 = 10256;
+
+/// kube-system pods that carry the API server → node tunnel on AKS (`kubectl logs/exec/attach`):
+/// `tunnelfront` (the guide's "AKS kubectl logs connection timed out", label
+/// `component=tunnel`), its successors `aks-link` and `konnectivity-agent`.
+pub const TUNNEL_POD_NAMES: [&str; 3] = ["tunnelfront", "konnectivity-agent", "aks-link"];
+/// The guide selects them with `kubectl -n kube-system get po -l component=tunnel`.
+pub const TUNNEL_COMPONENT_LABEL: &str = "tunnel";
+/// NSG sources of a Service (`CPA:pkg/provider/loadbalancer/accesscontrol.go`): service tags,
+/// IP ranges (cannot be combined with `spec.loadBalancerSourceRanges`), and the upstream
+/// annotation read when `spec.loadBalancerSourceRanges` is empty (`SourceRanges`).
+pub const ANN_ALLOWED_SERVICE_TAGS: &str = "service.beta.kubernetes.io/azure-allowed-service-tags";
+pub const ANN_ALLOWED_IP_RANGES: &str = "service.beta.kubernetes.io/azure-allowed-ip-ranges";
+pub const ANN_LB_SOURCE_RANGES: &str = "service.beta.kubernetes.io/load-balancer-source-ranges";
+/// Floating IP off: LB rule `backendPort` = nodePort, NSG destination = node IPs
+/// (`consts.IsK8sServiceDisableLoadBalancerFloatingIP`).
+pub const ANN_DISABLE_FLOATING_IP: &str =
+    "service.beta.kubernetes.io/azure-disable-load-balancer-floating-ip";
+/// Basic / mode-based LB selection (`selectLoadBalancer`): `__auto__` or VM set names.
+pub const ANN_LB_MODE: &str = "service.beta.kubernetes.io/azure-load-balancer-mode";
+
 pub const LABEL_EXCLUDE_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 pub const LABEL_LEGACY_EXCLUDE: &str = "alpha.service-controller.kubernetes.io/exclude-balancer";
 pub const LABEL_MANAGED: &str = "kubernetes.azure.com/managed";
@@ -262,6 +293,117 @@ pub fn requested_ips(svc: &Service) -> Vec<&str> {
         }
     }
     out
+}
+
+/// `true` for a Service the Azure cloud provider reconciles: type LoadBalancer without a
+/// `spec.loadBalancerClass`. The upstream service controller skips every Service that names a
+/// class (`wantsLoadBalancer` in `k8s.io/cloud-provider/controllers/service/controller.go`): another
+/// controller owns it, and its addresses and probes are none of the Azure provider's business.
+pub fn wants_cloud_load_balancer(svc: &Service) -> bool {
+    svc.is_load_balancer() && svc.load_balancer_class.as_deref().is_none_or(str::is_empty)
+}
+
+/// The per-port annotation `service.beta.kubernetes.io/port_{port}_{param}`.
+pub fn port_annotation(svc: &Service, port: u32, param: &str) -> Option<String> {
+    svc.annotation(&format!("service.beta.kubernetes.io/port_{port}_{param}"))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The DNS label a Service asks for (`azure-dns-label-name`); empty means "remove the label".
+pub fn requested_dns_label(svc: &Service) -> Option<&str> {
+    svc.annotation(ANN_DNS_LABEL)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// The PIP name the provider generates for a Service (`getPublicIPName`, domain.md §1.8):
+/// `<clusterName>-<base>`, without the prefix-id segment or the dual-stack `-IPv6` suffix.
+pub fn generated_pip_name(cluster_name_tag: &str, base: &str) -> String {
+    format!("{cluster_name_tag}-{base}")
+}
+
+/// The resource group the provider searches for a Service's PIP (`getPublicIPAddressResourceGroup`):
+/// the `azure-load-balancer-resource-group` annotation, else the cluster resource group.
+pub fn pip_resource_group<'a>(svc: &'a Service, cluster_rg: Option<&'a str>) -> Option<&'a str> {
+    svc.annotation(ANN_PIP_RG)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or(cluster_rg)
+}
+
+/// `true` for a kube-system tunnel pod (see [`TUNNEL_POD_NAMES`]): by name prefix
+/// (`<deployment>-<hash>-<id>`) or by its `app` / `component` label.
+pub fn is_tunnel_pod(name: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    let by_name = TUNNEL_POD_NAMES.iter().any(|p| {
+        name.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    });
+    let by_label = ["app", "component", "k8s-app"].iter().any(|k| {
+        labels
+            .get(*k)
+            .is_some_and(|v| TUNNEL_POD_NAMES.contains(&v.as_str()) || v == TUNNEL_COMPONENT_LABEL)
+    });
+    by_name || by_label
+}
+
+/// Who may reach a Service through the NSG, as cloud-provider-azure's `AccessControl` computes it
+/// (`CPA:pkg/provider/loadbalancer/accesscontrol.go`): service tags, IP ranges, and `Internet`
+/// when `IsAllowFromInternet` holds. Strings as written; ranges are not validated here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedSources {
+    pub service_tags: Vec<String>,
+    /// `spec.loadBalancerSourceRanges` (else the `load-balancer-source-ranges` annotation) and
+    /// `azure-allowed-ip-ranges`.
+    pub ip_ranges: Vec<String>,
+    /// `IsAllowFromInternet`: no tags, no restricting ranges, and external (or internal with an
+    /// explicit allow-all range).
+    pub internet: bool,
+}
+
+fn comma_list(v: Option<&str>) -> Vec<String> {
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `0.0.0.0/0` or `::/0` (`iputil.IsPrefixesAllowAll`).
+fn is_allow_all(range: &str) -> bool {
+    range
+        .split_once('/')
+        .is_some_and(|(a, l)| l.trim() == "0" && a.trim().parse::<std::net::IpAddr>().is_ok())
+}
+
+pub fn allowed_sources(svc: &Service) -> AllowedSources {
+    let service_tags = comma_list(svc.annotation(ANN_ALLOWED_SERVICE_TAGS));
+    let source_ranges = if svc.load_balancer_source_ranges.is_empty() {
+        comma_list(svc.annotation(ANN_LB_SOURCE_RANGES))
+    } else {
+        svc.load_balancer_source_ranges.clone()
+    };
+    let allowed_ranges = comma_list(svc.annotation(ANN_ALLOWED_IP_RANGES));
+    let restricting = |r: &[String]| !r.is_empty() && !r.iter().any(|x| is_allow_all(x));
+    let internet = service_tags.is_empty()
+        && !restricting(&source_ranges)
+        && !restricting(&allowed_ranges)
+        && (!is_internal(svc) || !source_ranges.is_empty() || !allowed_ranges.is_empty());
+    let mut ip_ranges = source_ranges;
+    ip_ranges.extend(allowed_ranges);
+    AllowedSources {
+        service_tags,
+        ip_ranges,
+        internet,
+    }
+}
+
+pub fn floating_ip_disabled(svc: &Service) -> bool {
+    svc.annotation(ANN_DISABLE_FLOATING_IP)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// PIP names a Service asks for (`azure-pip-name`, `azure-pip-name-ipv6`).

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Audit(a) => azaudit::audit::run(a, cli.global.color),
         Command::Demo(r) => azaudit::demo::run(r, cli.global.color),
+        Command::Doctor(d) => azaudit::doctor::run(d, cli.global.color),
         Command::Rules { format } => azaudit::rules_doc::print(*format).map(|_| Exit::Clean),
     };
     match result {

@@ -11,7 +11,11 @@ pub fn markdown() -> String {
         "# Rules\n\n<!-- Generated from the rule registry (src/checks/). Do not edit: run `azaudit rules --format markdown > docs/rules.md`. -->\n\n",
     );
     s.push_str("| id | default severity | cleanup | title | source |\n|---|---|---|---|---|\n");
-    let all: Vec<&crate::checks::RuleInfo> = registry().iter().map(|r| &r.info).chain(crate::checks::META_RULES).collect();
+    let all: Vec<&crate::checks::RuleInfo> = registry()
+        .iter()
+        .map(|r| &r.info)
+        .chain(crate::checks::META_RULES)
+        .collect();
     for i in &all {
         s.push_str(&format!(
             "| [`{}`](#{}) | {} | {} | {} | {} |\n",

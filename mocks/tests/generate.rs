@@ -1107,9 +1107,24 @@ fn remaining_rules_match_an_independent_derivation() {
                 labels.entry(l.to_lowercase()).or_default().push(s);
             }
         }
-        for group in labels.values().filter(|g| g.len() > 1) {
+        // The Service whose PIP holds the label is fine; the others are reported (all of them
+        // when none holds it).
+        let holds = |s: &Value, label: &str| {
+            let ips: Vec<&str> = arr(s, "/status/loadBalancer/ingress")
+                .iter()
+                .filter_map(|i| i["ip"].as_str())
+                .collect();
+            w.of_type("Microsoft.Network/publicIPAddresses").any(|p| {
+                ips.contains(&str_at(&p.value, "/properties/ipAddress"))
+                    && str_at(&p.value, "/properties/dnsSettings/domainNameLabel").eq_ignore_ascii_case(label)
+            })
+        };
+        for (label, group) in labels.iter().filter(|(_, g)| g.len() > 1) {
+            let any_holder = group.iter().any(|s| holds(s, label));
             for s in group {
-                add("dns-label-conflict", &svc_ref(s));
+                if !any_holder || !holds(s, label) {
+                    add("dns-label-conflict", &svc_ref(s));
+                }
             }
         }
         for s in &lb_svcs {

@@ -6,17 +6,32 @@
 pub mod context;
 mod nodes;
 
+mod aks_tunnel_unhealthy;
+mod arm_read_budget_low;
+mod basic_sku_retired;
+mod dns_label_conflict;
 mod empty_backend_pool;
+mod lb_health_probe_mismatch;
 mod node_instance_not_found;
 mod node_missing_from_backend_pool;
 mod node_not_registered;
+mod nsg_blocks_service_port;
 mod orphaned_lb_frontend;
 mod orphaned_lb_rule;
 mod orphaned_nsg_rule;
 mod orphaned_public_ip;
+mod quota_pressure;
+mod service_pending_load_balancer;
+mod service_pip_resource_group_mismatch;
+mod service_without_ready_endpoints;
 mod stale_backend_pool_member;
 mod unattached_public_ip;
 mod virtual_node_not_excluded;
+
+#[cfg(test)]
+pub(crate) mod net_testutil;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use context::Context;
 
@@ -59,6 +74,16 @@ pub fn registry() -> &'static [Rule] {
         node_not_registered::RULE,
         node_instance_not_found::RULE,
         virtual_node_not_excluded::RULE,
+        service_pending_load_balancer::RULE,
+        service_pip_resource_group_mismatch::RULE,
+        service_without_ready_endpoints::RULE,
+        nsg_blocks_service_port::RULE,
+        lb_health_probe_mismatch::RULE,
+        dns_label_conflict::RULE,
+        quota_pressure::RULE,
+        basic_sku_retired::RULE,
+        arm_read_budget_low::RULE,
+        aks_tunnel_unhealthy::RULE,
     ];
     RULES
 }

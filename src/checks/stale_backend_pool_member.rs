@@ -51,7 +51,10 @@ fn member_alive(ctx: &Context, member: &str, node_instances: &[String]) -> Optio
             {
                 return None;
             }
-            let n = ctx.nics_by_id.get(&key(&nic))?;
+            // A NIC that no longer exists is stale; so is one whose VM is gone (or that has none).
+            let Some(n) = ctx.nics_by_id.get(&key(&nic)) else {
+                return Some(false);
+            };
             Some(
                 n.vm_id
                     .as_deref()

@@ -466,6 +466,12 @@ impl ArmKind {
     }
 
     pub fn from_arm_type(t: &str) -> Option<ArmKind> {
+        // VMSS instance NICs (served by the Network RP under the scale set, api-version
+        // 2018-10-01) come without `type` in real lists (spec example VmssNetworkInterfaceList.json),
+        // so a world loader derives it from the id: they are network interfaces all the same.
+        if t.eq_ignore_ascii_case(VMSS_NIC_DERIVED_TYPE) {
+            return Some(ArmKind::NetworkInterfaces);
+        }
         [
             ArmKind::LoadBalancers,
             ArmKind::PublicIpAddresses,
@@ -482,6 +488,10 @@ impl ArmKind {
         .find(|k| k.arm_type().eq_ignore_ascii_case(t))
     }
 }
+
+/// The type derived from a VMSS instance NIC's id (`.../virtualMachineScaleSets/<s>/virtualMachines/<i>/networkInterfaces/<n>`).
+pub const VMSS_NIC_DERIVED_TYPE: &str =
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/networkInterfaces";
 
 /// Where a gap is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

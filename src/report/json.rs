@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{AuditResult, CallStats, Source};
+use super::{AuditResult, CallStats, Resolved, Source};
 use crate::inventory::Gap;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -25,6 +25,24 @@ pub struct Report<'a> {
     pub duration_ms: u64,
     pub findings: Vec<FindingV1<'a>>,
     pub suppressed: Vec<SuppressedV1<'a>>,
+    /// The state file's view of this run (`null` without `--state`).
+    pub state: Option<StateV1<'a>>,
+    /// Findings of earlier runs that this run no longer finds (listed once; empty without
+    /// `--state`).
+    pub resolved: &'a [Resolved],
+}
+
+#[derive(Serialize)]
+pub struct StateV1<'a> {
+    pub path: &'a str,
+    /// The run before this one (`null`: the state file's first run, so every finding is new).
+    pub previous_run: Option<&'a str>,
+    pub last_complete_run: Option<&'a str>,
+    pub min_age: Option<&'a str>,
+    pub new_since_last_run: usize,
+    pub resolved: usize,
+    /// Entries not found by this run but kept: their rule did not run or their scope had a gap.
+    pub held: usize,
 }
 
 #[derive(Serialize)]
@@ -69,6 +87,13 @@ pub struct FindingV1<'a> {
     pub remediation: &'a str,
     pub cleanup_eligible: bool,
     pub first_seen: Option<&'a str>,
+    /// Whole days since `first_seen` (with `--state`).
+    pub age_days: Option<u64>,
+    /// Not in the state file before this run (with `--state`).
+    pub new_since_last_run: Option<bool>,
+    /// The rule's severity when `--min-age` lowered this young finding to `info`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downgraded_from: Option<&'static str>,
 }
 
 pub fn report(r: &AuditResult) -> Report<'_> {
@@ -117,6 +142,9 @@ pub fn report(r: &AuditResult) -> Report<'_> {
                 remediation: &f.remediation,
                 cleanup_eligible: f.cleanup_eligible,
                 first_seen: f.first_seen.as_deref(),
+                age_days: r.seen(f).map(|s| s.age_days),
+                new_since_last_run: r.seen(f).map(|s| s.new_since_last_run),
+                downgraded_from: r.seen(f).and_then(|s| s.downgraded_from).map(|s| s.as_str()),
             })
             .collect(),
         suppressed: r
@@ -129,6 +157,16 @@ pub fn report(r: &AuditResult) -> Report<'_> {
                 suppressed_by: &s.location,
             })
             .collect(),
+        state: r.history.as_ref().map(|h| StateV1 {
+            path: &h.path,
+            previous_run: h.previous_run.as_deref(),
+            last_complete_run: h.last_complete_run.as_deref(),
+            min_age: h.min_age.as_deref(),
+            new_since_last_run: r.new_count(),
+            resolved: h.resolved.len(),
+            held: h.held,
+        }),
+        resolved: r.history.as_ref().map_or(&[], |h| &h.resolved),
     }
 }
 

@@ -68,13 +68,20 @@ pub fn render(r: &AuditResult, w: &mut dyn Write) -> io::Result<()> {
             "| rule | resource | cluster | finding | remediation |\n|---|---|---|---|---|"
         )?;
         for f in fs {
+            // Age and novelty from the state file (`--state`).
+            let age = match r.seen(f) {
+                Some(s) if s.new_since_last_run => " **(new)**".to_string(),
+                Some(s) => format!(" ({} d old)", s.age_days),
+                None => String::new(),
+            };
             writeln!(
                 w,
-                "| `{}` | `{}` | {} | {} | `{}` |",
+                "| `{}` | `{}` | {} | {}{} | `{}` |",
                 f.rule,
                 cell(&f.resource),
                 f.cluster.as_deref().unwrap_or(""),
                 cell(&f.message),
+                age,
                 cell(&f.remediation)
             )?;
         }
@@ -82,6 +89,23 @@ pub fn render(r: &AuditResult, w: &mut dyn Write) -> io::Result<()> {
     }
     if r.findings.is_empty() {
         writeln!(w, "No findings.")?;
+    }
+    if let Some(h) = r.history.as_ref().filter(|h| !h.resolved.is_empty()) {
+        writeln!(w, "\n## Resolved since the last run ({})\n", h.resolved.len())?;
+        writeln!(
+            w,
+            "| rule | resource | first seen | last seen |\n|---|---|---|---|"
+        )?;
+        for x in &h.resolved {
+            writeln!(
+                w,
+                "| `{}` | `{}` | {} | {} |",
+                x.rule,
+                cell(&x.resource),
+                x.first_seen,
+                x.last_seen
+            )?;
+        }
     }
     Ok(())
 }

@@ -68,7 +68,12 @@ pub fn render(r: &AuditResult, color: bool, w: &mut dyn Write) -> io::Result<()>
                 rule,
                 Cell::new(short(&f.resource)),
                 Cell::new(f.cluster.as_deref().unwrap_or("-")),
-                Cell::new(&f.message),
+                Cell::new(match r.seen(f) {
+                    // Orphan age and novelty from the state file (`--state`).
+                    Some(s) if s.new_since_last_run => format!("{} [new]", f.message),
+                    Some(s) => format!("{} [{} d old]", f.message, s.age_days),
+                    None => f.message.clone(),
+                }),
             ]);
         }
         writeln!(w, "{t}")?;
@@ -92,6 +97,31 @@ pub fn render(r: &AuditResult, color: bool, w: &mut dyn Write) -> io::Result<()>
         r.clusters.len(),
         r.findings.iter().filter(|f| f.cleanup_eligible).count()
     )?;
+    if let Some(h) = &r.history {
+        writeln!(
+            w,
+            "Since the last run ({}): {} new, {} resolved{}.",
+            h.previous_run
+                .as_deref()
+                .unwrap_or("none: first run of this state file"),
+            r.new_count(),
+            h.resolved.len(),
+            if h.held > 0 {
+                format!(", {} kept unseen (rule not run or scope incomplete)", h.held)
+            } else {
+                String::new()
+            }
+        )?;
+        for x in &h.resolved {
+            writeln!(
+                w,
+                "  resolved: {} {} (first seen {})",
+                x.rule,
+                short(&x.resource),
+                x.first_seen
+            )?;
+        }
+    }
     if !r.complete() {
         writeln!(w, "INCOMPLETE: {} part(s) could not be audited:", r.gaps.len())?;
         for g in &r.gaps {

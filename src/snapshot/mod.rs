@@ -11,6 +11,23 @@ use crate::inventory::convert::InventoryBuilder;
 use crate::inventory::json::str_at;
 use crate::inventory::{ArmKind, CloudConfigSource, Cluster, Gap, GapScope, Inventory, K8sKind};
 
+/// The `cloud-config` key of a `kube-system/azure-cloud-provider` Secret object, decoded.
+fn cloud_config_secret(o: &azaudit_world::ClusterObjects) -> Option<String> {
+    use base64::Engine;
+    let secret = o.of_kind("Secret").find(|s| {
+        str_at(s, &["metadata", "name"]).as_deref() == Some("azure-cloud-provider")
+            && str_at(s, &["metadata", "namespace"]).as_deref() == Some("kube-system")
+    })?;
+    if let Some(text) = str_at(secret, &["stringData", "cloud-config"]) {
+        return Some(text);
+    }
+    let b64 = str_at(secret, &["data", "cloud-config"])?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Builds the inventory of a world. Load problems that lost data become gaps, as do the gaps a
 /// snapshot recorded in `world.json`.
 pub fn inventory_from_world(world: &World) -> Inventory {
@@ -32,14 +49,22 @@ pub fn inventory_from_world(world: &World) -> Inventory {
     for name in names {
         let meta = world.meta.clusters.iter().find(|m| m.name == name);
         let objects = world.clusters.get(&name);
-        let cloud_config =
-            objects
-                .and_then(|o| o.cloud_config.as_ref())
-                .map(|(path, text)| CloudConfigSource {
-                    reference: format!("file://{}", path.display()),
-                    text: text.clone(),
-                    file_mode: None,
-                });
+        // `k8s/<cluster>/azure.json` is the cluster's own cloud config, which a live audit reads
+        // from the `kube-system/azure-cloud-provider` Secret: both get the Secret's reference, so
+        // live and offline audits of the same estate name it the same way.
+        let secret_ref = format!("k8s://{name}/kube-system/secrets/azure-cloud-provider");
+        let cloud_config = objects
+            .and_then(|o| {
+                o.cloud_config
+                    .as_ref()
+                    .map(|(_, text)| text.clone())
+                    .or_else(|| cloud_config_secret(o))
+            })
+            .map(|text| CloudConfigSource {
+                reference: secret_ref.clone(),
+                text,
+                file_mode: None,
+            });
         let cc: Option<Value> = cloud_config
             .as_ref()
             .and_then(|c| serde_json::from_str(&c.text).ok());

@@ -160,7 +160,9 @@ pub fn render_k8s(
             Some(SvcDefect::ProbeMissing) | Some(SvcDefect::ProbeWrongPort(_)) => {
                 truth.finding("lb-health-probe-mismatch", &r, cl)
             }
-            Some(SvcDefect::DnsConflict { .. }) => truth.finding("dns-label-conflict", &r, cl),
+            // The Service that holds the label is fine; the one that cannot get it is reported.
+            Some(SvcDefect::DnsConflict { owner: false }) => truth.finding("dns-label-conflict", &r, cl),
+            Some(SvcDefect::DnsConflict { owner: true }) => truth.lookalike("dns-label-owner", &r),
             Some(SvcDefect::StalePort(_)) | None => {}
         }
         if s.protected && matches!(s.pip, Some(PipKind::Pinned { .. })) {

@@ -72,8 +72,9 @@
 //!   (Local), or the probe a rule references has a port other than that port's `nodePort`
 //!   (Cluster) / the `healthCheckNodePort` (Local). UDP ports expect no probe. Probes outside the
 //!   expected set are `orphaned-lb-rule`'s, never this rule's.
-//! - `dns-label-conflict` — each of two or more LB Services of C with the same non-empty
-//!   `azure-dns-label-name`.
+//! - `dns-label-conflict` — an LB Service of C whose non-empty `azure-dns-label-name` another
+//!   LB Service of C also wants, and whose PIP does not carry it (the one holding the label is
+//!   fine; when none holds it, each is reported).
 //! - `quota-pressure` — usage row with `currentValue/limit ≥ 0.8`; any LB with frontends ≥ 480,
 //!   rules + inbound NAT ≥ 1,200 or a pool ≥ 4,000 members; any NSG with ≥ 800 rules or ≥ 3,200
 //!   source or destination prefixes (Standard limits, domain.md §4).
