@@ -151,7 +151,11 @@ impl ArmClient {
             max_attempts: opts.max_attempts_5xx.max(1),
         });
         let per_retry: Vec<Arc<dyn Policy>> = vec![
-            Arc::new(RateLimitPolicy { pacer }),
+            Arc::new(RateLimitPolicy {
+                pacer,
+                deadline,
+                timeout: opts.timeout,
+            }),
             Arc::new(CountersPolicy {
                 counters: counters.clone(),
             }),
