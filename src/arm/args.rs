@@ -35,6 +35,10 @@ pub struct ArmArgs {
     /// Ignore cached responses, fetch everything again and rewrite the cache.
     #[arg(long)]
     pub refresh: bool,
+    /// Attempts per request for server errors, timeouts and broken bodies (exponential backoff
+    /// with jitter between them); 429s are waited out without a cap, until --timeout.
+    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_MAX_ATTEMPTS_5XX, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
 }
 
 impl ArmArgs {
@@ -49,7 +53,7 @@ impl ArmArgs {
                 enabled: !self.no_cache,
                 refresh: self.refresh,
             },
-            max_attempts_5xx: super::DEFAULT_MAX_ATTEMPTS_5XX,
+            max_attempts_5xx: self.max_attempts,
         }
     }
 }
