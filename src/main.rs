@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.global);
+    azaudit::live::QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     let result = match &cli.command {
         Command::Audit(a) => azaudit::audit::run(a, cli.global.color),
         Command::Demo(r) => azaudit::demo::run(r, cli.global.color),
