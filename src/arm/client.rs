@@ -1,0 +1,478 @@
+//! [`ArmClient`]: paged lists and single GETs through the policy pipeline, with the cache.
+//!
+//! Paging follows `nextLink` verbatim (it carries api-version and `$skiptoken`, domain.md §6.1),
+//! but only to the configured ARM endpoint, and never twice to the same page. A list that fails
+//! keeps what it read and says why ([`ListOutcome::error`]); it never pretends to be complete.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::auth::TokenCredential;
+use azure_core::{
+    ClientOptions, Context, Method, Pipeline, Policy, Request, RetryOptions, TransportOptions, Url,
+};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::cache::{DiskCache, default_cache_dir};
+use super::counters::Counters;
+use super::error::arm_error_parts;
+use super::policy::{
+    BearerTransport, CallInfo, CountersPolicy, HostGuard, HostGuardPolicy, RateLimitPolicy, RetryPolicy,
+    chain_message, find,
+};
+use super::{ArmError, ArmOptions, CacheScope, pacing::Pacer};
+use crate::auth::Cloud;
+use crate::inventory::json as lenient;
+use crate::report::CallStats;
+
+/// What a paged list produced. On error, `items` holds every item read before the failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListOutcome {
+    pub items: Vec<Value>,
+    pub pages: u32,
+    pub error: Option<ArmError>,
+}
+
+impl ListOutcome {
+    pub fn is_complete(&self) -> bool {
+        self.error.is_none()
+    }
+
+    fn failed(error: ArmError) -> ListOutcome {
+        ListOutcome {
+            items: Vec::new(),
+            pages: 0,
+            error: Some(error),
+        }
+    }
+}
+
+/// The ARM client of one run. Cheap to clone; all clones share the budget, counters and deadline.
+#[derive(Clone)]
+pub struct ArmClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pipeline: Pipeline,
+    guard: HostGuard,
+    counters: Arc<Counters>,
+    cache: Option<DiskCache>,
+    /// `false` with `--refresh`: the cache is written, not read.
+    read_cache: bool,
+    principal: String,
+    deadline: Instant,
+    options: ArmOptions,
+}
+
+impl fmt::Debug for ArmClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArmClient")
+            .field("endpoint", &self.inner.guard.base.as_str())
+            .field("options", &self.inner.options)
+            .field("cache_dir", &self.cache_dir())
+            .finish_non_exhaustive()
+    }
+}
+
+enum ListRun {
+    Done(ListOutcome),
+    /// A cached chain of pages broke off (an entry expired mid-list): start over from ARM.
+    Restart,
+}
+
+/// A URL as a paging-loop key: ARM compares paths case-insensitively and does not care about the
+/// order of query parameters, so neither do we.
+fn loop_key(url: &Url) -> String {
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect();
+    pairs.sort();
+    format!("{}{}", HostGuard::authority(url), url.path().to_ascii_lowercase()) + &format!("{pairs:?}")
+}
+
+impl ArmClient {
+    /// Builds the client; the overall `--timeout` starts now. Fails on options that cannot work,
+    /// an ARM endpoint that is not https, or a cache directory that is not private.
+    pub fn new(
+        opts: ArmOptions,
+        http: reqwest::Client,
+        credential: Arc<dyn TokenCredential>,
+        cloud: &Cloud,
+        cache_scope: CacheScope,
+    ) -> Result<ArmClient, ArmError> {
+        if !opts.max_rps.is_finite() || opts.max_rps <= 0.0 {
+            return Err(ArmError::Invalid(format!(
+                "--max-rps must be above 0 (got {})",
+                opts.max_rps
+            )));
+        }
+        if opts.concurrency == 0 {
+            return Err(ArmError::Invalid("--concurrency must be at least 1".into()));
+        }
+        if opts.timeout.is_zero() {
+            return Err(ArmError::Invalid("--timeout must be above 0".into()));
+        }
+        let guard = HostGuard::new(&cloud.arm_endpoint)?;
+        let counters = Arc::new(Counters::default());
+        let cache = if opts.cache.enabled {
+            match opts.cache.dir.clone().or_else(default_cache_dir) {
+                Some(dir) => Some(DiskCache::open(
+                    dir,
+                    opts.cache.ttl,
+                    cache_scope.clone(),
+                    counters.clone(),
+                )?),
+                None => {
+                    tracing::warn!(
+                        "no home directory and no XDG_CACHE_HOME: the ARM response cache is off (pass --cache-dir to use one)"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let scope = cloud.scope();
+        let deadline = Instant::now() + opts.timeout;
+        let pacer = Arc::new(Pacer::new(opts.max_rps, opts.concurrency));
+        let per_call: Vec<Arc<dyn Policy>> = vec![Arc::new(HostGuardPolicy { guard: guard.clone() })];
+        let retry: Arc<dyn Policy> = Arc::new(RetryPolicy {
+            pacer: pacer.clone(),
+            counters: counters.clone(),
+            credential: credential.clone(),
+            deadline,
+            timeout: opts.timeout,
+            max_attempts: opts.max_attempts_5xx.max(1),
+        });
+        let per_retry: Vec<Arc<dyn Policy>> = vec![
+            Arc::new(RateLimitPolicy { pacer }),
+            Arc::new(CountersPolicy {
+                counters: counters.clone(),
+            }),
+        ];
+        let transport = TransportOptions::new_custom_policy(Arc::new(BearerTransport {
+            http,
+            credential,
+            scope,
+            guard: guard.clone(),
+            counters: counters.clone(),
+        }));
+        let options = ClientOptions::new(transport).retry(RetryOptions::none());
+        let mut pipeline = Pipeline::new(
+            option_env!("CARGO_PKG_NAME"),
+            option_env!("CARGO_PKG_VERSION"),
+            options,
+            per_call.clone(),
+            per_retry,
+        );
+        // azure_core 0.21 always puts a retry policy after the per-call, telemetry and custom
+        // headers policies, and even its `RetryOptions::none()` turns every non-2xx answer into an
+        // error (`policies/retry_policies/no_retry.rs`), losing ARM's status for our own handling.
+        // Our retry policy takes that slot instead: retries are decided and counted once, here.
+        let slot = per_call.len() + 2;
+        let is_stub = pipeline
+            .policies()
+            .get(slot)
+            .is_some_and(|p| format!("{p:?}").starts_with("NoRetryPolicy"));
+        if !is_stub {
+            return Err(ArmError::Invalid(
+                "azure_core's pipeline layout changed: the retry slot was not found; update src/arm/client.rs".into(),
+            ));
+        }
+        pipeline.replace_policy(retry, slot);
+        Ok(ArmClient {
+            inner: Arc::new(Inner {
+                pipeline,
+                guard,
+                counters,
+                read_cache: !opts.cache.refresh,
+                cache,
+                principal: cache_scope.principal,
+                deadline,
+                options: opts,
+            }),
+        })
+    }
+
+    /// The ARM endpoint every request goes to.
+    pub fn endpoint(&self) -> &Url {
+        &self.inner.guard.base
+    }
+
+    /// The cache directory in use (`None`: no cache).
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.inner.cache.as_ref().map(|c| c.dir().to_path_buf())
+    }
+
+    /// Time left before the overall deadline.
+    pub fn time_left(&self) -> Duration {
+        self.inner.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Counters so far: requests, pages, retries, 429s, cache hits, bytes, lowest remaining reads.
+    pub fn stats(&self) -> CallStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Cache entries found corrupt and deleted so far.
+    pub fn cache_discarded(&self) -> u64 {
+        Counters::get(&self.inner.counters.cache_discarded)
+    }
+
+    /// The most requests that were on the wire at once (bounded by `--concurrency`).
+    pub fn peak_concurrency(&self) -> u64 {
+        Counters::get(&self.inner.counters.peak_in_flight)
+    }
+
+    fn url_for(&self, path_and_query: &str) -> Result<Url, ArmError> {
+        if !path_and_query.starts_with('/') {
+            return Err(ArmError::Invalid(format!(
+                "{path_and_query:?} is not an ARM path: pass the path relative to the ARM endpoint, starting with '/'"
+            )));
+        }
+        let base = self.inner.guard.base.as_str().trim_end_matches('/');
+        let url = Url::parse(&format!("{base}{path_and_query}"))
+            .map_err(|e| ArmError::Invalid(format!("{path_and_query:?} does not make a URL ({e})")))?;
+        self.inner.guard.check(&url)?;
+        Ok(url)
+    }
+
+    /// One request through the pipeline; the answer interpreted into JSON or an [`ArmError`].
+    async fn fetch_network(&self, call: &CallInfo, url: &Url) -> Result<Value, ArmError> {
+        let mut ctx = Context::new();
+        ctx.insert(call.clone());
+        let mut req = Request::new(url.clone(), Method::Get);
+        req.insert_header("accept", "application/json");
+        let resp =
+            self.inner
+                .pipeline
+                .send(&ctx, &mut req)
+                .await
+                .map_err(|e| match find::<ArmError>(&e) {
+                    Some(a) => a.clone(),
+                    None => ArmError::Transport(chain_message(&e)),
+                })?;
+        let (status, _headers, body) = resp.deconstruct();
+        let status = u16::from(status);
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| ArmError::Transport(chain_message(&e)))?;
+        if (200..300).contains(&status) {
+            let v: Value = serde_json::from_slice(&body).map_err(|e| ArmError::DecodePage {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
+            if let Some(c) = &self.inner.cache {
+                c.write(url.as_str(), status, &v);
+            }
+            return Ok(v);
+        }
+        let (code, message) = arm_error_parts(&body);
+        Err(match status {
+            401 => ArmError::Unauthorized {
+                url: url.to_string(),
+                code,
+                message,
+            },
+            403 => ArmError::Forbidden {
+                action_hint: self.forbidden_hint(call, url),
+                code,
+                message,
+            },
+            404 => ArmError::NotFound {
+                url: url.to_string(),
+                code,
+                message,
+            },
+            s if s >= 500 => ArmError::Server { status: s, code },
+            s => ArmError::Request {
+                url: url.to_string(),
+                status: s,
+                code,
+                message,
+            },
+        })
+    }
+
+    fn forbidden_hint(&self, call: &CallInfo, url: &Url) -> String {
+        let scope = match &call.subscription {
+            Some(s) => format!("/subscriptions/{s}"),
+            None => {
+                // `/subscriptions/<id>/...` in the URL, else the tenant root.
+                let segs: Vec<&str> = url.path_segments().map(|s| s.collect()).unwrap_or_default();
+                match segs.as_slice() {
+                    ["subscriptions", id, ..] if !id.is_empty() => format!("/subscriptions/{id}"),
+                    _ => "/".to_string(),
+                }
+            }
+        };
+        let who = if self.inner.principal.is_empty() {
+            "<principal id>"
+        } else {
+            self.inner.principal.as_str()
+        };
+        format!(
+            "give the principal read access, e.g. `az role assignment create --assignee {who} --role Reader --scope {scope}` (Reader is all an audit needs), or leave this subscription out"
+        )
+    }
+
+    /// A cached body (counted as a hit) when reading the cache is allowed.
+    fn cached(&self, url: &Url) -> Option<Value> {
+        let c = self.inner.cache.as_ref()?;
+        if !self.inner.read_cache {
+            return None;
+        }
+        let v = c.read(url.as_str())?;
+        Counters::add(&self.inner.counters.cache_hits, 1);
+        Some(v)
+    }
+
+    /// GETs one resource (or any single ARM document). `subscription` picks the rate-limit bucket.
+    pub async fn get(&self, subscription: Option<&str>, path_and_query: &str) -> Result<Value, ArmError> {
+        let call = CallInfo::new(subscription);
+        let url = self.url_for(path_and_query)?;
+        if let Some(v) = self.cached(&url) {
+            return Ok(v);
+        }
+        self.fetch_network(&call, &url).await
+    }
+
+    /// GETs every page of a list and returns the items of all pages (the `value` arrays).
+    /// `subscription` picks the rate-limit bucket and the counters.
+    pub async fn list(&self, subscription: &str, path_and_query: &str) -> ListOutcome {
+        self.list_in(Some(subscription), path_and_query).await
+    }
+
+    /// [`ArmClient::list`] for lists outside any subscription too (`/subscriptions`, `/tenants`),
+    /// which draw from the tenant's bucket.
+    pub async fn list_in(&self, subscription: Option<&str>, path_and_query: &str) -> ListOutcome {
+        let call = CallInfo::new(subscription);
+        let first = match self.url_for(path_and_query) {
+            Ok(u) => u,
+            Err(e) => return ListOutcome::failed(e),
+        };
+        let mut read_cache = self.inner.read_cache && self.inner.cache.is_some();
+        loop {
+            match self.list_once(&call, &first, read_cache).await {
+                ListRun::Done(outcome) => {
+                    Counters::add(&self.inner.counters.pages, u64::from(outcome.pages));
+                    if let Some(e) = &outcome.error {
+                        tracing::warn!(url = %first, step = e.step(), pages = outcome.pages, "list incomplete: {e}");
+                    }
+                    return outcome;
+                }
+                ListRun::Restart => {
+                    tracing::debug!(url = %first, "cached pages of this list expired part-way; fetching it again from ARM");
+                    read_cache = false;
+                }
+            }
+        }
+    }
+
+    async fn list_once(&self, call: &CallInfo, first: &Url, read_cache: bool) -> ListRun {
+        let mut items = Vec::new();
+        let mut pages: u32 = 0;
+        let mut seen = HashSet::new();
+        let mut url = first.clone();
+        let mut all_cached = read_cache;
+        let done = |items, pages, error| ListRun::Done(ListOutcome { items, pages, error });
+        loop {
+            if !seen.insert(loop_key(&url)) {
+                return done(
+                    items,
+                    pages,
+                    Some(ArmError::NextLinkLoop { url: url.to_string() }),
+                );
+            }
+            let cached = if all_cached { self.cached(&url) } else { None };
+            let page = match cached {
+                Some(v) => v,
+                None => {
+                    if all_cached && pages > 0 {
+                        // Earlier pages came from the cache, this one is gone: a skiptoken from
+                        // an old page may no longer be valid, so read the whole list afresh.
+                        return ListRun::Restart;
+                    }
+                    all_cached = false;
+                    match self.fetch_network(call, &url).await {
+                        Ok(v) => v,
+                        Err(e) => return done(items, pages, Some(e)),
+                    }
+                }
+            };
+            let Some(values) = lenient::get(&page, "value").and_then(Value::as_array) else {
+                return done(
+                    items,
+                    pages,
+                    Some(ArmError::DecodePage {
+                        url: url.to_string(),
+                        detail: "the answer has no `value` array, so it is not a list page".into(),
+                    }),
+                );
+            };
+            items.extend(values.iter().cloned());
+            pages += 1;
+            let next = lenient::get(&page, "nextLink")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty());
+            let Some(next) = next else {
+                return done(items, pages, None);
+            };
+            url = match self.next_url(&url, next) {
+                Ok(u) => u,
+                Err(e) => return done(items, pages, Some(e)),
+            };
+        }
+    }
+
+    /// Resolves a `nextLink` and refuses it unless it names the ARM endpoint.
+    fn next_url(&self, page: &Url, link: &str) -> Result<Url, ArmError> {
+        let url = Url::parse(link)
+            .or_else(|_| self.inner.guard.base.join(link))
+            .map_err(|e| ArmError::DecodePage {
+                url: page.to_string(),
+                detail: format!("its nextLink {link:?} is not a URL ({e})"),
+            })?;
+        if !self.inner.guard.allows(&url) {
+            tracing::warn!(page = %page, host = %HostGuard::authority(&url), "refusing a nextLink to another host");
+            return Err(ArmError::ForeignNextLink {
+                host: HostGuard::authority(&url),
+            });
+        }
+        Ok(url)
+    }
+}
+
+/// The collector's view of ARM (`collect::ArmSource`): every list through this client.
+#[async_trait::async_trait]
+impl crate::collect::ArmSource for ArmClient {
+    async fn list(&self, subscription: Option<&str>, path_and_query: &str) -> crate::collect::RawList {
+        let out = self.list_in(subscription, path_and_query).await;
+        crate::collect::RawList {
+            items: out.items,
+            error: out.error.map(|e| e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_keys_ignore_parameter_order_and_path_case() {
+        let a = Url::parse("https://h:1/Subscriptions/S/x?api-version=1&$skiptoken=a").unwrap();
+        let b = Url::parse("https://h:1/subscriptions/s/x?$skiptoken=a&api-version=1").unwrap();
+        let c = Url::parse("https://h:1/subscriptions/s/x?api-version=1").unwrap();
+        assert_eq!(loop_key(&a), loop_key(&b));
+        assert_ne!(loop_key(&a), loop_key(&c));
+    }
+}

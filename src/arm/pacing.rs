@@ -1,0 +1,391 @@
+//! Client-side rate limiting per subscription: what keeps azaudit from ever being the reason a
+//! subscription is throttled (issue 4; the complaints in prior-art.md §3, "Throttling").
+//!
+//! Four gates, passed in order before every attempt:
+//! 1. the Retry-After gate: after a 429 (or a 503 with Retry-After) on a subscription, *no*
+//!    request for that subscription leaves before the time ARM named — ARM refuses requests sent
+//!    earlier and answers them with a new 429 (domain.md §5.1);
+//! 2. the read budget ([`Budget`]): ARM reports the tokens left in its bucket for (subscription,
+//!    principal) in `x-ms-ratelimit-remaining-subscription-reads`. Below a quarter of the bucket
+//!    (at most [`SLOW_BELOW`]) we send at half `--max-rps`; below a reserve of a tenth (at most
+//!    25) we wait for the bucket to refill, at a refill rate learnt from the header (starting
+//!    from half `--max-rps`, at most ARM's documented 25/s);
+//! 3. `governor` per subscription: at most `--max-rps` sustained, with a short burst;
+//! 4. the semaphore: at most `--concurrency` requests in flight, across all subscriptions.
+//!
+//! Must not send anything, and must not hold the semaphore while waiting on gates 1–3 (a
+//! throttled subscription must not stall the others).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// Below this many remaining reads, send at half `--max-rps` (the threshold cloud-provider-azure's
+/// `armbalancer` reacts to, `CPA:pkg/azclient/utils/armbalancer`, domain.md §5.1).
+pub(crate) const SLOW_BELOW: f64 = 100.0;
+/// ...or below this fraction of the largest remaining count seen, when that is lower: a quarter
+/// of the bucket (62 of ARM's 250) is kept for other clients of the same principal while we slow
+/// down, and a small bucket can still be used at all.
+pub(crate) const SLOW_FRACTION: f64 = 0.25;
+/// Reads left untouched for other clients of the same bucket: a tenth of the largest remaining
+/// count seen, at most 25 (one second of ARM's refill), at least 1.
+pub(crate) const RESERVE_MAX: f64 = 25.0;
+/// ARM's documented read refill per second per subscription and principal (domain.md §5.1):
+/// the ceiling of the refill estimate. The estimate starts lower, at half `--max-rps`, and is
+/// learnt upwards from the header: overestimating it is what would cause 429s.
+pub(crate) const ARM_READ_REFILL_PER_SEC: f64 = 25.0;
+/// The refill estimate never drops below this (a wait is at most a few seconds per read).
+pub(crate) const MIN_REFILL_PER_SEC: f64 = 0.2;
+/// The refill rate is re-estimated over windows at least this long.
+const REFILL_WINDOW: Duration = Duration::from_secs(1);
+/// The governor's burst: this many seconds' worth of `--max-rps`...
+pub(crate) const BURST_SECONDS: f64 = 5.0;
+/// ...but never more than this: a fifth of ARM's 250-read bucket, so parallel lists can start
+/// together without draining the budget others share.
+pub(crate) const BURST_MAX: u32 = 50;
+
+/// What we know about ARM's read bucket for one subscription, and our own gates for it.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    /// Last remaining-reads value and when it arrived.
+    last: Option<(f64, Instant)>,
+    /// Largest remaining value seen: the best guess of the bucket's size.
+    peak: f64,
+    /// Estimated refill per second available to us.
+    refill: f64,
+    /// Reference point of the refill estimate: remaining, when, responses observed since.
+    window: Option<(f64, Instant, u32)>,
+    /// Our requests sent and not yet answered.
+    in_flight: u32,
+    /// Earliest send time of the next request while at half rate.
+    next_slot: Instant,
+    /// No request before this instant (Retry-After).
+    blocked_until: Option<Instant>,
+}
+
+impl Budget {
+    /// `refill`: the first guess of ARM's refill per second.
+    pub fn new(now: Instant, refill: f64) -> Budget {
+        Budget {
+            last: None,
+            peak: 0.0,
+            refill: refill.clamp(MIN_REFILL_PER_SEC, ARM_READ_REFILL_PER_SEC),
+            window: None,
+            in_flight: 0,
+            next_slot: now,
+            blocked_until: None,
+        }
+    }
+
+    fn reserve_level(&self) -> f64 {
+        (self.peak / 10.0).clamp(1.0, RESERVE_MAX)
+    }
+
+    /// Remaining reads we expect ARM to hold now: the last value, refilled since, minus what we
+    /// have in flight (they may or may not have been counted yet: assume they were).
+    pub fn predicted(&self, now: Instant) -> Option<f64> {
+        let (r, at) = self.last?;
+        let refilled = r + self.refill * now.saturating_duration_since(at).as_secs_f64();
+        // The bucket holds at most what we have seen it hold; but never cap below what the
+        // reserve needs, or a bucket first seen empty would keep us waiting forever.
+        let ceiling = self.peak.max(r).max(self.reserve_level() + 1.0);
+        Some(refilled.min(ceiling) - f64::from(self.in_flight))
+    }
+
+    /// How long to wait before trying again (zero: go ahead and [`Budget::reserve`]).
+    pub fn wait(&self, now: Instant) -> Duration {
+        if let Some(until) = self.blocked_until
+            && until > now
+        {
+            return until - now;
+        }
+        match self.predicted(now) {
+            Some(p) if p < self.reserve_level() + 1.0 => {
+                Duration::from_secs_f64((self.reserve_level() + 1.0 - p) / self.refill)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Below this many predicted reads, send at half rate: [`SLOW_BELOW`], or less for a bucket
+    /// smaller than ARM's (trial subscriptions, the mock's tight buckets), where 100 would mean
+    /// "always slow" and the bucket could never be used.
+    fn slow_level(&self) -> f64 {
+        SLOW_BELOW.min(self.peak * SLOW_FRACTION)
+    }
+
+    /// Takes a send slot: returns how long to wait for it (half rate when the budget is low).
+    pub fn reserve(&mut self, now: Instant, max_rps: f64) -> Duration {
+        let slow = self.predicted(now).is_some_and(|p| p < self.slow_level());
+        self.in_flight += 1;
+        if !slow {
+            return Duration::ZERO;
+        }
+        let slot = self.next_slot.max(now);
+        self.next_slot = slot + Duration::from_secs_f64(2.0 / max_rps);
+        slot - now
+    }
+
+    /// An answer arrived (or the attempt ended without one: `remaining` is `None`).
+    pub fn observe(&mut self, now: Instant, remaining: Option<u64>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(rem) = remaining else { return };
+        let r = rem as f64;
+        self.peak = self.peak.max(r);
+        self.window = match self.window {
+            None => Some((r, now, 0)),
+            Some((r0, t0, n)) => {
+                let n = n + 1;
+                let dt = now.saturating_duration_since(t0);
+                if dt < REFILL_WINDOW {
+                    Some((r0, t0, n))
+                } else {
+                    // A bucket at its capacity hides the refill: learn only from unclipped values.
+                    if r0 < self.peak - 1.0 && r < self.peak - 1.0 {
+                        let sample = (r - r0 + f64::from(n)) / dt.as_secs_f64();
+                        self.refill = (0.5 * self.refill + 0.5 * sample)
+                            .clamp(MIN_REFILL_PER_SEC, ARM_READ_REFILL_PER_SEC);
+                    }
+                    Some((r, now, 0))
+                }
+            }
+        };
+        self.last = Some((r, now));
+    }
+
+    /// ARM throttled us: nothing goes out before `until`, and we were too optimistic about the
+    /// refill (multiplicative decrease).
+    pub fn throttled(&mut self, until: Instant) {
+        self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+        self.refill = (self.refill / 2.0).max(MIN_REFILL_PER_SEC);
+    }
+}
+
+/// The gates, shared by every request of one client.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    limiter: DefaultKeyedRateLimiter<String>,
+    max_rps: f64,
+    budgets: Mutex<HashMap<String, Budget>>,
+    semaphore: Arc<Semaphore>,
+}
+
+impl Pacer {
+    pub fn new(max_rps: f64, concurrency: usize) -> Pacer {
+        let period = Duration::from_secs_f64(1.0 / max_rps);
+        let burst = ((max_rps * BURST_SECONDS).floor() as u32).clamp(1, BURST_MAX);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Pacer {
+            limiter: RateLimiter::keyed(quota),
+            max_rps,
+            budgets: Mutex::new(HashMap::new()),
+            semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    fn with_budget<T>(&self, key: &str, f: impl FnOnce(&mut Budget) -> T) -> T {
+        let mut m = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = m
+            .entry(key.to_string())
+            .or_insert_with(|| Budget::new(Instant::now(), self.max_rps / 2.0));
+        f(b)
+    }
+
+    /// Waits at every gate, then holds a concurrency permit until the returned slot is dropped.
+    pub async fn acquire(self: &Arc<Self>, key: &str) -> Slot {
+        loop {
+            let wait = self.with_budget(key, |b| {
+                let now = Instant::now();
+                let w = b.wait(now);
+                if w.is_zero() {
+                    Ok(b.reserve(now, self.max_rps))
+                } else {
+                    Err(w)
+                }
+            });
+            match wait {
+                Err(w) => {
+                    tracing::debug!(
+                        subscription = key,
+                        wait_ms = w.as_millis() as u64,
+                        "waiting for ARM's read budget"
+                    );
+                    tokio::time::sleep(w).await;
+                }
+                Ok(slot_wait) => {
+                    // From here on the budget counts this request in flight; the guard undoes it
+                    // even if the caller gives up while waiting.
+                    let mut slot = Slot {
+                        pacer: self.clone(),
+                        key: key.to_string(),
+                        observed: false,
+                        _permit: None,
+                    };
+                    if !slot_wait.is_zero() {
+                        tokio::time::sleep(slot_wait).await;
+                    }
+                    self.limiter.until_key_ready(&slot.key).await;
+                    slot._permit = self.semaphore.clone().acquire_owned().await.ok();
+                    return slot;
+                }
+            }
+        }
+    }
+
+    /// ARM asked to wait until `until` before anything more is sent for `key`.
+    pub fn block(&self, key: &str, until: Instant) {
+        self.with_budget(key, |b| b.throttled(until));
+    }
+}
+
+/// One admitted request: holds its concurrency permit and its place in the budget.
+pub(crate) struct Slot {
+    pacer: Arc<Pacer>,
+    key: String,
+    observed: bool,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    /// Records the answer's remaining-reads value (`None`: no answer or no header).
+    pub fn observe(mut self, remaining: Option<u64>) {
+        self.observed = true;
+        self.pacer
+            .with_budget(&self.key, |b| b.observe(Instant::now(), remaining));
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.observed {
+            self.pacer
+                .with_budget(&self.key, |b| b.observe(Instant::now(), None));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn plenty_of_budget_means_no_wait() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        assert_eq!(b.wait(t0), Duration::ZERO, "nothing known yet");
+        assert_eq!(b.reserve(t0, 10.0), Duration::ZERO);
+        b.observe(t0, Some(249));
+        assert_eq!(b.wait(t0), Duration::ZERO);
+        assert_eq!(b.reserve(t0, 10.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn low_budget_halves_the_rate() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        b.reserve(t0, 10.0);
+        b.observe(t0, Some(250));
+        b.reserve(t0, 10.0);
+        b.observe(t0, Some(80));
+        assert_eq!(b.reserve(t0, 10.0), Duration::ZERO, "80 of 250 is still plenty");
+        b.observe(t0, Some(50));
+        assert_eq!(b.wait(t0), Duration::ZERO);
+        assert_eq!(b.reserve(t0, 10.0), Duration::ZERO, "first slot is now");
+        assert_eq!(b.reserve(t0, 10.0), secs(0.2), "then 2 / max_rps apart");
+        assert_eq!(b.reserve(t0, 10.0), secs(0.4));
+    }
+
+    #[test]
+    fn empty_budget_waits_for_refill() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        b.reserve(t0, 10.0);
+        b.observe(t0, Some(250));
+        b.reserve(t0, 10.0);
+        b.observe(t0, Some(5));
+        // Reserve is 25 (a tenth of 250): wait for 21 reads at 25 per second.
+        let w = b.wait(t0);
+        assert!((w.as_secs_f64() - 21.0 / 25.0).abs() < 1e-6, "{w:?}");
+        // After that long the bucket is predicted refilled enough.
+        assert_eq!(b.wait(t0 + w + secs(0.001)), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_small_bucket_never_waits_forever() {
+        // The mock's tight bucket: 10 reads. The reserve scales down to 1.
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        b.reserve(t0, 2.0);
+        b.observe(t0, Some(9));
+        assert_eq!(b.wait(t0), Duration::ZERO);
+        b.reserve(t0, 2.0);
+        b.observe(t0, Some(1));
+        let w = b.wait(t0);
+        assert!(w > Duration::ZERO && w < secs(1.0), "{w:?}");
+    }
+
+    #[test]
+    fn a_bucket_first_seen_empty_still_refills() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        b.reserve(t0, 10.0);
+        b.observe(t0, Some(0));
+        let w = b.wait(t0);
+        assert!(w > Duration::ZERO && w <= secs(1.0), "{w:?}");
+        assert_eq!(b.wait(t0 + w + secs(0.001)), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_blocks_and_lowers_the_refill_guess() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        b.throttled(t0 + secs(3.0));
+        assert_eq!(b.wait(t0), secs(3.0));
+        assert_eq!(b.wait(t0 + secs(3.0)), Duration::ZERO);
+        assert_eq!(b.refill, ARM_READ_REFILL_PER_SEC / 2.0);
+        // A shorter, later Retry-After does not shorten the block.
+        b.throttled(t0 + secs(1.0));
+        assert_eq!(b.wait(t0), secs(3.0));
+    }
+
+    #[test]
+    fn refill_is_learnt_from_the_header() {
+        // A bucket refilling 5 per second, drained: one read per 0.5 s leaves +1.5 per step.
+        let t0 = Instant::now();
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        b.reserve(t0, 10.0);
+        b.observe(t0, Some(20));
+        let mut r = 2.0;
+        for i in 1..=8 {
+            let t = t0 + secs(0.5 * f64::from(i));
+            b.reserve(t, 10.0);
+            b.observe(t, Some(r as u64));
+            r += 1.5;
+        }
+        assert!(b.refill < 10.0 && b.refill > 2.0, "{}", b.refill);
+    }
+
+    #[tokio::test]
+    async fn slots_hold_permits_and_release_the_budget() {
+        let p = Arc::new(Pacer::new(1000.0, 2));
+        let a = p.acquire("s").await;
+        let b = p.acquire("s").await;
+        assert_eq!(p.semaphore.available_permits(), 0);
+        assert_eq!(p.with_budget("s", |b| b.in_flight), 2);
+        a.observe(Some(200));
+        drop(b);
+        assert_eq!(p.semaphore.available_permits(), 2);
+        assert_eq!(p.with_budget("s", |b| b.in_flight), 0);
+    }
+}
