@@ -50,6 +50,7 @@ impl ArmArgs {
                 refresh: self.refresh,
             },
             max_attempts_5xx: super::DEFAULT_MAX_ATTEMPTS_5XX,
+            ..ArmOptions::default()
         }
     }
 }
