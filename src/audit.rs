@@ -182,22 +182,32 @@ pub fn report_load_problems(world: &azaudit_world::World) {
 pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let cfg = load_config(&args.report)?;
-    let Some(dir) = &args.snapshot else {
-        bail!("live audits are not available yet: use --snapshot DIR (or `azaudit demo`)");
+    // Usage errors first: an unknown rule id must not cost a collection.
+    selected_rules(&args.report, &cfg)?;
+    let (inv, source, stats) = match &args.snapshot {
+        Some(dir) => {
+            let world = azaudit_world::World::load(dir)
+                .with_context(|| format!("read snapshot {}", dir.display()))?;
+            report_load_problems(&world);
+            let source = Source::Snapshot {
+                path: dir.display().to_string(),
+            };
+            (
+                crate::snapshot::inventory_from_world(&world),
+                source,
+                CallStats::default(),
+            )
+        }
+        None => {
+            let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
+            let c = rt.block_on(crate::live::collect(&args.auth, &args.live, &cfg))?;
+            (
+                crate::snapshot::inventory_from_world(&c.world),
+                Source::Live,
+                c.stats,
+            )
+        }
     };
-    let world =
-        azaudit_world::World::load(dir).with_context(|| format!("read snapshot {}", dir.display()))?;
-    report_load_problems(&world);
-    let inv = crate::snapshot::inventory_from_world(&world);
-    let result = build_result(
-        &inv,
-        Source::Snapshot {
-            path: dir.display().to_string(),
-        },
-        &args.report,
-        &cfg,
-        CallStats::default(),
-        started,
-    )?;
+    let result = build_result(&inv, source, &args.report, &cfg, stats, started)?;
     finish(result, &args.report, color)
 }

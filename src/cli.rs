@@ -65,6 +65,12 @@ pub enum Command {
     /// Audit the embedded demo world, served on loopback by the built-in mock, over HTTPS.
     #[command(after_help = EXIT_CODES)]
     Demo(ReportArgs),
+    /// Collect everything and print counts per subscription and cluster with the call statistics
+    /// (`--format json`: the whole inventory).
+    Inventory(InventoryArgs),
+    /// Record everything collected as a world directory (secrets redacted, gaps recorded), for
+    /// `azaudit audit --snapshot DIR` later or elsewhere.
+    Snapshot(SnapshotArgs),
     /// Check that azaudit can audit from here: cloud, credential, token, ARM permissions per
     /// subscription, Kubernetes access per context. Exit 0 when everything needed works, else 3.
     Doctor(crate::doctor::DoctorArgs),
@@ -83,12 +89,54 @@ pub enum RulesFormat {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct InventoryArgs {
+    /// Read a world directory instead of collecting live.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Table)]
+    pub format: InventoryFormat,
+    /// Config file (cluster definitions).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SnapshotArgs {
+    /// The directory to write (must be empty or absent unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into a non-empty directory (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
+    /// Config file (cluster definitions).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
     /// Audit a world directory offline (from `azaudit snapshot`, or built by hand); no network.
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
     #[command(flatten)]
     pub auth: crate::auth::AuthArgs,
 }

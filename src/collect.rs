@@ -122,8 +122,10 @@ pub fn redact_cloud_config(text: &str) -> String {
         Ok(Value::Object(mut o)) => {
             for (k, v) in o.iter_mut() {
                 let l = k.to_ascii_lowercase();
+                // AKS's `msi` placeholder is no secret, and keeping it keeps the config's meaning.
                 if (l.contains("secret") || l.contains("password"))
-                    && v.as_str().is_some_and(|s| !s.is_empty())
+                    && v.as_str()
+                        .is_some_and(|s| !s.is_empty() && !s.eq_ignore_ascii_case("msi"))
                 {
                     *v = Value::String("<redacted>".into());
                 }
@@ -244,7 +246,14 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
             ),
             subscription_id: sub,
             resource_group: rg,
-            cloud_config: cloud_config.as_ref().map(|(p, _)| p.display().to_string()),
+            cloud_config: c.cloud_config.as_ref().map(|s| {
+                if s.reference.starts_with("file://") {
+                    s.reference.clone()
+                } else {
+                    format!("k8s/{}/azure.json", c.name)
+                }
+            }),
+            cloud_config_mode: c.cloud_config.as_ref().and_then(|s| s.file_mode),
         });
         world.clusters.insert(
             c.name.clone(),

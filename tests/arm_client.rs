@@ -557,6 +557,15 @@ async fn slow_bodies_within_the_timeout_are_fine_and_the_deadline_is_kept() {
     }
     assert_eq!(short.stats().requests, 1, "no pointless retries");
     assert!(out.error.unwrap().to_string().contains("--timeout of 2s"));
+    // The rest of that subscription is held too, and fails at once instead of arriving early.
+    let out = short.list(SUB, &list_path("rg-paging")).await;
+    assert!(
+        matches!(out.error, Some(ArmError::Throttled { .. })),
+        "{:?}",
+        out.error
+    );
+    assert_eq!(short.stats().requests, 1);
+    assert_eq!(env.stats().await["throttled_429_early_retries"], 0);
 
     env.mock.shutdown().await;
 }

@@ -8,6 +8,7 @@
 
 pub mod arm;
 pub mod config;
+pub mod demo;
 pub mod faults;
 pub mod generate;
 pub mod identity;

@@ -127,7 +127,11 @@ fn build_pipeline(parts: &PipelineParts<'_>, pacer: Arc<Pacer>) -> Result<Pipeli
         max_attempts: parts.max_attempts,
     });
     let per_retry: Vec<Arc<dyn Policy>> = vec![
-        Arc::new(RateLimitPolicy { pacer }),
+        Arc::new(RateLimitPolicy {
+            pacer,
+            deadline: parts.deadline,
+            timeout: parts.timeout,
+        }),
         Arc::new(CountersPolicy {
             counters: parts.counters.clone(),
         }),

@@ -97,6 +97,11 @@ impl Budget {
         Some(refilled.min(ceiling) - f64::from(self.in_flight))
     }
 
+    /// How long ARM's last Retry-After still holds this subscription, if it does.
+    pub fn blocked_for(&self, now: Instant) -> Option<Duration> {
+        self.blocked_until.filter(|u| *u > now).map(|u| u - now)
+    }
+
     /// How long to wait before trying again (zero: go ahead and [`Budget::reserve`]).
     pub fn wait(&self, now: Instant) -> Duration {
         if let Some(until) = self.blocked_until
@@ -205,19 +210,32 @@ impl Pacer {
     }
 
     /// Waits at every gate, then holds a concurrency permit until the returned slot is dropped.
-    pub async fn acquire(self: &Arc<Self>, key: &str) -> Slot {
+    /// Fails at once with the remaining wait when ARM's Retry-After for this subscription reaches
+    /// past `deadline`: waiting would only end in the deadline.
+    pub async fn acquire(self: &Arc<Self>, key: &str, deadline: Instant) -> Result<Slot, Duration> {
+        enum Next {
+            Go(Duration),
+            Wait(Duration),
+            Hopeless(Duration),
+        }
         loop {
-            let wait = self.with_budget(key, |b| {
+            let next = self.with_budget(key, |b| {
                 let now = Instant::now();
+                if let Some(blocked) = b.blocked_for(now)
+                    && now + blocked > deadline
+                {
+                    return Next::Hopeless(blocked);
+                }
                 let w = b.wait(now);
                 if w.is_zero() {
-                    Ok(b.reserve(now, self.max_rps))
+                    Next::Go(b.reserve(now, self.max_rps))
                 } else {
-                    Err(w)
+                    Next::Wait(w)
                 }
             });
-            match wait {
-                Err(w) => {
+            match next {
+                Next::Hopeless(blocked) => return Err(blocked),
+                Next::Wait(w) => {
                     tracing::debug!(
                         subscription = key,
                         wait_ms = w.as_millis() as u64,
@@ -225,7 +243,7 @@ impl Pacer {
                     );
                     tokio::time::sleep(w).await;
                 }
-                Ok(slot_wait) => {
+                Next::Go(slot_wait) => {
                     // From here on the budget counts this request in flight; the guard undoes it
                     // even if the caller gives up while waiting.
                     let mut slot = Slot {
@@ -239,7 +257,7 @@ impl Pacer {
                     }
                     self.limiter.until_key_ready(&slot.key).await;
                     slot._permit = self.semaphore.clone().acquire_owned().await.ok();
-                    return slot;
+                    return Ok(slot);
                 }
             }
         }
@@ -385,13 +403,22 @@ mod tests {
     #[tokio::test]
     async fn slots_hold_permits_and_release_the_budget() {
         let p = Arc::new(Pacer::new(1000.0, 2));
-        let a = p.acquire("s").await;
-        let b = p.acquire("s").await;
+        let far = Instant::now() + Duration::from_secs(60);
+        let a = p.acquire("s", far).await.unwrap();
+        let b = p.acquire("s", far).await.unwrap();
         assert_eq!(p.semaphore.available_permits(), 0);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 2);
         a.observe(Some(200));
         drop(b);
         assert_eq!(p.semaphore.available_permits(), 2);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 0);
+        // Held past the deadline by Retry-After: no waiting, the remaining wait is reported.
+        p.block("s", Instant::now() + Duration::from_secs(120));
+        let e = p.acquire("s", far).await.err().unwrap();
+        assert!(e > Duration::from_secs(100), "{e:?}");
+        assert!(
+            p.acquire("other", far).await.is_ok(),
+            "other subscriptions are not held"
+        );
     }
 }

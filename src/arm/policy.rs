@@ -323,6 +323,10 @@ impl Policy for RetryPolicy {
                 throttle_retries += 1;
                 let wait = asked.unwrap_or_else(|| jittered_backoff(throttle_retries, THROTTLE_BACKOFF_CAP));
                 let until = Instant::now() + wait;
+                // Every request of this subscription waits until then, this one included, so none
+                // arrives early (ARM would refuse it with a new 429); the rate-limit policy fails
+                // those that cannot wait that long at once.
+                self.pacer.block(&call.key, until);
                 if until > self.deadline {
                     return Err(to_azure(ArmError::Throttled {
                         url: url.to_string(),
@@ -336,9 +340,6 @@ impl Policy for RetryPolicy {
                     wait_ms = wait.as_millis() as u64,
                     "ARM is throttling this subscription; holding every request for it until Retry-After"
                 );
-                // The rate-limit policy holds every request of this subscription until then, this
-                // one included, so no request arrives early (ARM would refuse it with a new 429).
-                self.pacer.block(&call.key, until);
                 continue;
             }
 
@@ -377,13 +378,25 @@ pub(crate) fn remaining_reads(call: &CallInfo, headers: &Headers) -> Option<u64>
 #[derive(Debug)]
 pub(crate) struct RateLimitPolicy {
     pub pacer: Arc<Pacer>,
+    pub deadline: Instant,
+    pub timeout: Duration,
 }
 
 #[async_trait]
 impl Policy for RateLimitPolicy {
     async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
         let call = CallInfo::from(ctx);
-        let slot = self.pacer.acquire(&call.key).await;
+        let slot = self
+            .pacer
+            .acquire(&call.key, self.deadline)
+            .await
+            .map_err(|wait| {
+                to_azure(ArmError::Throttled {
+                    url: request.url().to_string(),
+                    retry_after: wait,
+                    timeout: self.timeout,
+                })
+            })?;
         let result = next[0].send(ctx, request, &next[1..]).await;
         let remaining = result
             .as_ref()

@@ -9,6 +9,7 @@ mod nodes;
 mod aks_tunnel_unhealthy;
 mod arm_read_budget_low;
 mod basic_sku_retired;
+mod cloud_config_invalid;
 mod dns_label_conflict;
 mod empty_backend_pool;
 mod lb_health_probe_mismatch;
@@ -82,6 +83,7 @@ pub fn registry() -> &'static [Rule] {
         dns_label_conflict::RULE,
         quota_pressure::RULE,
         basic_sku_retired::RULE,
+        cloud_config_invalid::RULE,
         arm_read_budget_low::RULE,
         aks_tunnel_unhealthy::RULE,
     ];

@@ -60,10 +60,23 @@ pub fn inventory_from_world(world: &World) -> Inventory {
                     .map(|(_, text)| text.clone())
                     .or_else(|| cloud_config_secret(o))
             })
-            .map(|text| CloudConfigSource {
-                reference: secret_ref.clone(),
-                text,
-                file_mode: None,
+            .map(|text| {
+                match meta
+                    .and_then(|m| m.cloud_config.as_deref())
+                    .filter(|r| r.starts_with("file://"))
+                {
+                    // Read from a file on the auditing machine: keep its path and mode.
+                    Some(file) => CloudConfigSource {
+                        reference: file.to_string(),
+                        text,
+                        file_mode: meta.and_then(|m| m.cloud_config_mode),
+                    },
+                    None => CloudConfigSource {
+                        reference: secret_ref.clone(),
+                        text,
+                        file_mode: None,
+                    },
+                }
             });
         let cc: Option<Value> = cloud_config
             .as_ref()

@@ -32,8 +32,13 @@ pub struct ClusterMeta {
     pub subscription_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_group: Option<String>,
+    /// Where the cloud config is: a path in the world (`k8s/<cluster>/azure.json`, the cluster's
+    /// own config as its Secret holds it), or `file://<path>` when it was read from a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_config: Option<String>,
+    /// Unix permission bits of that file, when read from one (group/other-readable secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_config_mode: Option<u32>,
 }
 
 /// One subscription as `world.json` describes it.

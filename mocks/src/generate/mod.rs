@@ -427,6 +427,7 @@ pub fn generate(out: &Path, opts: &Options, force: bool) -> anyhow::Result<Summa
                 subscription_id: Some(c.sub.clone()),
                 resource_group: Some(c.rg.clone()),
                 cloud_config: Some(format!("k8s/{}/azure.json", c.name)),
+                cloud_config_mode: None,
             })
             .collect(),
         recorded_at: Some(env.timestamp(0)),

@@ -1,0 +1,144 @@
+//! Live collection end to end: authenticate, build the ARM client, list the clusters, collect.
+//! Shared by `audit`, `inventory`, `snapshot`, `demo` and `cleanup apply`, so every live path is
+//! the same path.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use futures::future::join_all;
+
+use crate::arm::{ArmArgs, ArmClient, CacheScope};
+use crate::auth::{AuthArgs, IdentityInfo};
+use crate::cloud_config::CloudConfig;
+use crate::collect::{ClusterHint, ClusterListing, CollectOptions};
+use crate::config::Config;
+use crate::inventory::CloudConfigSource;
+use crate::kube::KubeArgs;
+use crate::report::CallStats;
+
+/// What to collect live (besides credentials, which are `AuthArgs`).
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Subscription to audit (repeatable). Default: the subscriptions the clusters' cloud configs
+    /// and node providerIDs name; with no cluster, every subscription the principal can see.
+    #[arg(long = "subscription", value_name = "ID", value_delimiter = ',')]
+    pub subscriptions: Vec<String>,
+    /// The cloud provider's `--cluster-name` for clusters that azaudit.toml does not describe
+    /// (it is the `k8s-azure-cluster-name` tag value and the LB name; AKS uses `kubernetes`).
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    #[command(flatten)]
+    pub arm: ArmArgs,
+}
+
+/// Everything a live collection produced.
+pub struct Collected {
+    pub world: azaudit_world::World,
+    pub stats: CallStats,
+    pub identity: IdentityInfo,
+    /// The ARM client, for callers that go on talking to ARM (cleanup apply).
+    pub arm: ArmClient,
+}
+
+fn read_cloud_config_file(path: &PathBuf) -> anyhow::Result<CloudConfigSource> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("read cloud config {}", path.display()))?;
+    #[cfg(unix)]
+    let file_mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o777)
+    };
+    #[cfg(not(unix))]
+    let file_mode = None;
+    Ok(CloudConfigSource {
+        reference: format!("file://{}", path.display()),
+        text,
+        file_mode,
+    })
+}
+
+/// Authenticates and collects. Authentication failures are errors (exit 3); everything after
+/// that degrades into gaps.
+pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> anyhow::Result<Collected> {
+    let cloud_config = match &auth_args.cloud_config {
+        Some(p) => Some(CloudConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => None,
+    };
+    let auth = crate::auth::authenticate(auth_args, cloud_config.as_ref()).await?;
+    for w in &auth.warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(source = %auth.identity.description, cloud = %auth.cloud.name, "authenticated");
+    let scope = CacheScope {
+        tenant: auth.identity.tenant_id.clone().unwrap_or_default(),
+        principal: auth
+            .identity
+            .object_id
+            .clone()
+            .or_else(|| auth.identity.client_id.clone())
+            .unwrap_or_default(),
+    };
+    let arm = ArmClient::new(
+        live.arm.options(),
+        auth.http.clone(),
+        auth.credential.clone(),
+        &auth.cloud,
+        scope,
+    )?;
+
+    // Kubernetes: every cluster concurrently; a cluster that cannot be reached is a gap, not an error.
+    let targets = crate::kube::targets(&live.kube).await?;
+    let listings = join_all(targets.iter().map(crate::kube::list_cluster)).await;
+    let mut k8s_requests = 0;
+    let mut clusters = Vec::new();
+    let hints: Vec<ClusterHint> = cfg.clusters.clone();
+    for (t, l) in targets.iter().zip(listings) {
+        k8s_requests += l.requests;
+        let hint = hints.iter().find(|h| h.context == t.name);
+        let mut cloud_config = l.cloud_config;
+        if cloud_config.is_none() {
+            if let Some(p) = hint.and_then(|h| h.cloud_config_file.as_ref()) {
+                cloud_config = Some(read_cloud_config_file(p)?);
+            } else if let (Some(p), 1) = (&auth_args.cloud_config, targets.len()) {
+                cloud_config = Some(read_cloud_config_file(p)?);
+            }
+        }
+        clusters.push(ClusterListing {
+            name: t.name.clone(),
+            objects: l.objects,
+            failures: l.failures,
+            cloud_config,
+        });
+    }
+    let mut cluster_hints = hints;
+    if let Some(name) = &live.cluster_name {
+        for t in &targets {
+            if !cluster_hints.iter().any(|h| h.context == t.name) {
+                cluster_hints.push(ClusterHint {
+                    context: t.name.clone(),
+                    cluster_name_tag: Some(name.clone()),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let opts = CollectOptions {
+        subscriptions: live.subscriptions.clone(),
+        clusters: cluster_hints,
+        tenant_id: auth.identity.tenant_id.clone(),
+    };
+    let world = crate::collect::collect(&arm, clusters, &opts).await;
+    let mut stats = arm.stats();
+    stats.kubernetes_requests = k8s_requests;
+    Ok(Collected {
+        world,
+        stats,
+        identity: auth.identity,
+        arm,
+    })
+}
