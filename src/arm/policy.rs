@@ -291,7 +291,10 @@ impl Policy for RetryPolicy {
                 // mangled page is fetched again instead of failing the list.
                 let (st, headers, body) = response.deconstruct();
                 let bytes = body.collect().await?;
-                let valid = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
+                // Only reads are fetched again: a write's answer (a 202 or 204 has no body at
+                // all) says the write was taken, and sending it again would act twice.
+                let valid = *request.method() != azure_core::Method::Get
+                    || serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
                 if !valid {
                     transient_failures += 1;
                 }
