@@ -192,6 +192,16 @@ pub struct NotPlanned {
     pub reason: String,
 }
 
+/// How the audit behind the plan saw a cluster; apply re-checks with the same view unless the
+/// config file (`--config`) describes the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanCluster {
+    pub name: String,
+    pub cluster_name_tag: Option<String>,
+    pub subscription_id: Option<String>,
+    pub resource_group: Option<String>,
+}
+
 /// A cleanup plan (`plan_version` 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -206,6 +216,8 @@ pub struct Plan {
     pub tenant_id: Option<String>,
     pub subscriptions: Vec<String>,
     pub clusters: Vec<String>,
+    #[serde(default)]
+    pub cluster_details: Vec<PlanCluster>,
     /// `--min-age` as given.
     pub min_age: Option<String>,
     pub include_user_created: Vec<String>,
@@ -834,6 +846,18 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
         tenant_id: world.meta.tenant_id.clone(),
         subscriptions: result.subscriptions.clone(),
         clusters: result.clusters.clone(),
+        cluster_details: world
+            .meta
+            .clusters
+            .iter()
+            .filter(|c| result.clusters.contains(&c.name))
+            .map(|c| PlanCluster {
+                name: c.name.clone(),
+                cluster_name_tag: c.cluster_name_tag.clone(),
+                subscription_id: c.subscription_id.clone(),
+                resource_group: c.resource_group.clone(),
+            })
+            .collect(),
         min_age: opts.min_age.map(crate::state::format_age),
         include_user_created: opts.include_user_created.clone(),
         audit_complete: result.complete(),
@@ -846,7 +870,7 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
 /// Orders actions: dependencies first, otherwise by phase, then resource id. Numbers them.
 fn order(actions: Vec<Action>) -> Vec<Action> {
     let mut pending: Vec<Action> = actions;
-    pending.sort_by(|a, b| (a.kind.phase(), id_key(&a.resource)).cmp(&(b.kind.phase(), id_key(&b.resource))));
+    pending.sort_by_key(|a| (a.kind.phase(), id_key(&a.resource)));
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::with_capacity(pending.len());
     while !pending.is_empty() {
