@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use azaudit::cleanup::edit::pip_digest;
-use azaudit_mocks::config::{LockConfig, LockLevel, MockConfig, WritesConfig};
+use azaudit_mocks::config::{Fault, FaultScope, LockConfig, LockLevel, MockConfig, WritesConfig};
 use azaudit_mocks::generate::{Options, generate};
 use azaudit_mocks::{ReadyInfo, RunningMock, ServeOptions};
 use azaudit_world::{World, id_key};
@@ -785,7 +785,8 @@ fn invariant_applying_the_same_plan_twice_changes_nothing_the_second_time() {
         world_after_first == world_after_second,
         "the second run changed the estate"
     );
-    // The log tells both runs apart.
+    // The log tells both runs apart, and holds no secret.
+    env.no_secrets(&std::fs::read_to_string(env.path("plan.json.log.jsonl")).unwrap());
     let log = env.log("plan.json.log.jsonl");
     let runs: BTreeSet<String> = log.iter().map(|e| s(&e["run"])).collect();
     assert_eq!(runs.len(), 2);
@@ -1232,4 +1233,131 @@ fn plans_render_for_review_as_markdown_and_an_az_script() {
             String::from_utf8_lossy(&b.stderr)
         );
     }
+}
+
+#[test]
+fn plans_equal_the_cleanup_eligible_ground_truth_offline_across_seeds() {
+    for (seed, subscriptions, clusters, services) in
+        [(2, 1, 1, 30), (4, 1, 3, 60), (6, 2, 4, 120), (8, 1, 2, 80)]
+    {
+        let w = generated(seed, subscriptions, clusters, services);
+        let world = World::load(w.path()).unwrap();
+        let mut toml = String::new();
+        for c in &world.meta.clusters {
+            toml.push_str(&format!(
+                "[[cluster]]\ncontext = {:?}\ncluster_name = {:?}\n\n",
+                c.name,
+                c.cluster_name_tag.clone().unwrap_or_default()
+            ));
+        }
+        let cfg = w.path().join("azaudit-test.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_azaudit"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", w.path())
+            .args([
+                "cleanup",
+                "plan",
+                "--snapshot",
+                w.path().to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "seed {seed}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let planned: BTreeSet<(String, String)> = actions(&plan)
+            .iter()
+            .map(|a| (s(&a["finding"]["rule"]), s(&a["resource"]).to_ascii_lowercase()))
+            .collect();
+        assert_eq!(
+            planned,
+            cleanup_truth(w.path()),
+            "seed {seed}: {}",
+            plan["not_planned"]
+        );
+        // Orders are 1..n, and every dependency comes first.
+        let order: BTreeMap<String, u64> = actions(&plan)
+            .iter()
+            .map(|a| (s(&a["id"]), a["order"].as_u64().unwrap()))
+            .collect();
+        let mut seen: Vec<u64> = order.values().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (1..=order.len() as u64).collect::<Vec<_>>());
+        for a in actions(&plan) {
+            for d in a["depends_on"].as_array().into_iter().flatten() {
+                assert!(order[&s(d)] < a["order"].as_u64().unwrap(), "seed {seed}: {a}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unexpected_failure_stops_the_apply_unless_keep_going() {
+    let w = generated(19, 1, 2, 40);
+    // Plan first, against a mock without faults.
+    let plan_env = Env::start(w.path(), |_| {});
+    let plan = plan_env.plan("plan.json", &[]);
+    let pips: Vec<Value> = actions(&plan)
+        .iter()
+        .filter(|a| a["kind"] == "delete-public-ip")
+        .cloned()
+        .collect();
+    assert!(pips.len() >= 2, "{}", pips.len());
+    let broken = pips[0].clone();
+    let name = s(&broken["resource"]).rsplit('/').next().unwrap().to_string();
+    drop(plan_env);
+    // ARM refuses every request about that one address (403, not retried).
+    let env = Env::start(w.path(), |c| {
+        c.faults = vec![Fault::Status {
+            status: 403,
+            rate: 0.0,
+            nth: None,
+            first: Some(1_000_000),
+            scope: FaultScope {
+                path_contains: name.clone(),
+            },
+        }];
+    });
+    env.write_plan("plan.json", &plan);
+    let r = env.apply("plan.json", &["--yes"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let results = outcomes(&r.json());
+    let b = &results[&s(&broken["id"])];
+    assert_eq!(
+        (b["outcome"].as_str(), b["expected"].as_bool()),
+        (Some("failed"), Some(false)),
+        "{b}"
+    );
+    let stop = broken["order"].as_u64().unwrap();
+    for a in actions(&plan) {
+        let o = &results[&s(&a["id"])];
+        let order = a["order"].as_u64().unwrap();
+        if order < stop {
+            assert_eq!(o["outcome"], "done", "{o}");
+        } else if order > stop {
+            assert_eq!(o["outcome"], "skipped", "{o}");
+            assert!(s(&o["reason"]).contains("not attempted"), "{o}");
+        }
+    }
+    assert_eq!(r.json()["stopped_at"], json!(stop));
+    // With --keep-going the rest is done; the broken one still fails, and the exit says so.
+    let r = env.apply("plan.json", &["--yes", "--keep-going"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let results = outcomes(&r.json());
+    for a in actions(&plan) {
+        let o = &results[&s(&a["id"])];
+        if a["id"] == broken["id"] {
+            assert_eq!(o["outcome"], "failed");
+        } else {
+            assert!(o["outcome"] == "done" || o["outcome"] == "already-done", "{o}");
+        }
+    }
+    assert!(env.get(&s(&broken["resource"])).is_some());
 }
