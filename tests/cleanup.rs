@@ -672,12 +672,31 @@ fn invariant_a_plan_older_than_its_resources_does_nothing_to_what_changed() {
                 "destinationAddressPrefix": "*", "destinationPortRange": "22"}}));
         nsg.value["etag"] = json!("W/\"changed-too\"");
     });
+    // And someone decides, after the plan, to keep another address: a suppression in the config.
+    let kept = actions(&plan)
+        .iter()
+        .find(|a| a["kind"] == "delete-public-ip" && !changed.contains(&id_key(&target(a))))
+        .expect("a second public IP")
+        .clone();
+    let mut toml = std::fs::read_to_string(env.path("azaudit.toml")).unwrap();
+    toml.push_str(&format!(
+        "[[suppress]]\nrule = \"orphaned-public-ip\"\nresource = {:?}\nreason = \"kept for the DR drill (CHG-42)\"\n",
+        s(&kept["resource"])
+    ));
+    std::fs::write(env.path("azaudit.toml"), toml).unwrap();
     let before: BTreeMap<String, Value> = changed.iter().map(|t| (t.clone(), env.get(t).unwrap())).collect();
     let r = env.apply("plan.json", &["--yes"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let results = outcomes(&r.json());
+    let k = &results[&s(&kept["id"])];
+    assert_eq!(k["outcome"], "skipped", "{k}");
+    assert!(s(&k["reason"]).contains("CHG-42"), "{k}");
+    assert!(env.get(&s(&kept["resource"])).is_some());
     for a in actions(&plan) {
         let o = &results[&s(&a["id"])];
+        if a["id"] == kept["id"] {
+            continue;
+        }
         if changed.contains(&id_key(&target(a))) {
             assert_eq!(o["outcome"], "skipped", "{}: {o}", s(&a["resource"]));
             let reason = s(&o["reason"]);

@@ -163,6 +163,8 @@ impl ApplyReport {
 pub struct ApplyOptions {
     pub dry_run: bool,
     pub keep_going: bool,
+    /// The config file: a suppression added since the plan keeps its resource.
+    pub config: crate::config::Config,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,6 +309,17 @@ impl Run<'_> {
         let found = checks::run(&ctx, Some(&[r.info.id]))
             .into_iter()
             .find(|f| id_key(&f.resource) == id_key(&a.resource));
+        if let Some(f) = &found {
+            let today = time::OffsetDateTime::now_utc().date();
+            let (_, suppressed) =
+                crate::config::apply(&self.opts.config, vec![f.clone()], today, &[r.info.id]);
+            if let Some(s) = suppressed.first() {
+                return Err(format!(
+                    "suppressed in the config file ({}): {}",
+                    s.location, s.reason
+                ));
+            }
+        }
         match found {
             Some(f) if f.cleanup_eligible || rule == USER_CREATED_RULE => Ok((f, inv)),
             _ => {

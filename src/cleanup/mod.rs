@@ -393,6 +393,7 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<Exit> {
     let opts = engine::ApplyOptions {
         dry_run: args.dry_run,
         keep_going: args.keep_going,
+        config: cfg.clone(),
     };
     let report = rt.block_on(engine::apply(&plan, &estate, log.as_mut(), &opts, &mut progress))?;
     if text {

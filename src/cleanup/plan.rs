@@ -692,7 +692,10 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
     for mut d in drafts {
         match d.action.kind {
             ActionKind::DeletePublicIp => {
-                let pip = pips[&id_key(&d.action.resource)];
+                // Drafts of public IPs exist only for addresses in the inventory.
+                let Some(pip) = pips.get(&id_key(&d.action.resource)).copied() else {
+                    continue;
+                };
                 let released = |cfg: &str| removed_by.contains_key(&id_key(cfg));
                 let blockers = pip_blockers(&ctx, pip, d.action.user_created, &released);
                 if !blockers.is_empty() {
@@ -710,7 +713,12 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
                 }
             }
             ActionKind::DeleteProbe => {
-                let lb = lbs[&id_key(d.action.parent.as_deref().unwrap_or_default())];
+                let Some(lb) = lbs
+                    .get(&id_key(d.action.parent.as_deref().unwrap_or_default()))
+                    .copied()
+                else {
+                    continue;
+                };
                 let users: Vec<&crate::inventory::LbRule> = lb
                     .rules
                     .iter()
