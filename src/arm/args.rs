@@ -42,6 +42,10 @@ pub struct ArmArgs {
     /// Wait between polls of a write's long-running operation when ARM sends no Retry-After.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout, hide = true)]
     pub poll_interval: Duration,
+    /// Attempts per request for server errors, timeouts and broken bodies (exponential backoff
+    /// with jitter between them); 429s are waited out without a cap, until --timeout.
+    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_MAX_ATTEMPTS_5XX, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
 }
 
 impl ArmArgs {
@@ -56,7 +60,7 @@ impl ArmArgs {
                 enabled: !self.no_cache,
                 refresh: self.refresh,
             },
-            max_attempts_5xx: super::DEFAULT_MAX_ATTEMPTS_5XX,
+            max_attempts_5xx: self.max_attempts,
             max_writes_per_second: self.max_writes_per_second,
             poll_interval: self.poll_interval,
         }
