@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Inventory(a) => azaudit::inventory_cmd::run_inventory(a),
         Command::Snapshot(a) => azaudit::inventory_cmd::run_snapshot(a),
         Command::Doctor(d) => azaudit::doctor::run(d, cli.global.color),
+        Command::Cleanup(c) => azaudit::cleanup::run(c),
         Command::Rules { format } => azaudit::rules_doc::print(*format).map(|_| Exit::Clean),
     };
     match result {

@@ -192,8 +192,14 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     pub fn new(max_rps: f64, concurrency: usize) -> Pacer {
-        let period = Duration::from_secs_f64(1.0 / max_rps);
         let burst = ((max_rps * BURST_SECONDS).floor() as u32).clamp(1, BURST_MAX);
+        Self::with_burst(max_rps, concurrency, burst)
+    }
+
+    /// A pacer that never lets more than `burst` requests go at once. Writes use a burst of 1: a
+    /// cleanup is spread evenly at `--max-writes-per-second`, never sent in a volley.
+    pub fn with_burst(max_rps: f64, concurrency: usize, burst: u32) -> Pacer {
+        let period = Duration::from_secs_f64(1.0 / max_rps);
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
