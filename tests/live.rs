@@ -73,6 +73,12 @@ impl Mock {
             Some(label) => self.principal_secret(label),
             None => (r.client_id.clone(), r.client_secret.clone()),
         };
+        self.azaudit_as(subcommand, &client, &secret)
+    }
+
+    /// The binary with explicit credentials (e.g. a wrong secret).
+    fn azaudit_as(&self, subcommand: &str, client: &str, secret: &str) -> Command {
+        let r = self.ready();
         let mut c = Command::cargo_bin("azaudit").unwrap();
         c.current_dir(self.work.path())
             .env("XDG_CONFIG_HOME", "/nonexistent-azaudit-test")
@@ -88,11 +94,11 @@ impl Mock {
                 "--tenant-id",
                 &r.tenant_id,
                 "--client-id",
-                &client,
+                client,
             ])
             .args([
                 "--client-secret",
-                &secret,
+                secret,
                 "--arm-endpoint",
                 &r.arm_endpoint,
                 "--authority-host",
@@ -340,37 +346,9 @@ fn bad_credentials_exit_3_without_leaking_the_secret() {
     let m = Mock::start(None);
     let r = m.ready();
     let wrong = "not-the-secret-0123456789";
-    let out = Command::cargo_bin("azaudit")
-        .unwrap()
-        .current_dir(m.work.path())
-        .env("XDG_CONFIG_HOME", "/nonexistent-azaudit-test")
-        .env("AZAUDIT_LOOPBACK_ONLY", "1")
-        .args([
-            "audit",
-            "--auth",
-            "service-principal",
-            "--tenant-id",
-            &r.tenant_id,
-            "--client-id",
-            &r.client_id,
-        ])
-        .args([
-            "--client-secret",
-            wrong,
-            "--arm-endpoint",
-            &r.arm_endpoint,
-            "--authority-host",
-            &r.authority_host,
-        ])
-        .args([
-            "--ca-file",
-            &r.ca_file,
-            "--kubeconfig",
-            &r.kubeconfig,
-            "--all-contexts",
-            "--no-cache",
-            "-vv",
-        ])
+    let out = m
+        .azaudit_as("audit", &r.client_id, wrong)
+        .arg("-vv")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
