@@ -49,7 +49,7 @@ else
 bin="${AZAUDIT_BIN:-}"
 if [ -z "$bin" ]; then
   cargo build -q --bin azaudit
-  bin="target/debug/azaudit"
+  bin="${CARGO_TARGET_DIR:-target}/debug/azaudit"
 fi
 
 # Night 1: the demo world plus one more orphaned public IP, which is gone by night 2.
