@@ -74,6 +74,10 @@ pub enum Command {
     /// Check that azaudit can audit from here: cloud, credential, token, ARM permissions per
     /// subscription, Kubernetes access per context. Exit 0 when everything needed works, else 3.
     Doctor(crate::doctor::DoctorArgs),
+    /// Plan and apply the safe cleanup of what the audit found orphaned: `cleanup plan`, then
+    /// `cleanup apply PLAN`.
+    #[command(subcommand)]
+    Cleanup(crate::cleanup::CleanupCommand),
     /// List the rules.
     Rules {
         #[arg(long, value_enum, default_value_t = RulesFormat::Table)]

@@ -8,6 +8,7 @@ pub mod arm;
 pub mod audit;
 pub mod auth;
 pub mod checks;
+pub mod cleanup;
 pub mod cli;
 pub mod cloud_config;
 pub mod collect;

@@ -17,6 +17,26 @@ use crate::inventory::CloudConfigSource;
 use crate::kube::KubeArgs;
 use crate::report::CallStats;
 
+/// Set by `--quiet`: no progress display.
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A spinner on stderr while collecting — only on a terminal, never in cron or pipes.
+fn progress() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(pb)
+}
+
+fn step(pb: &Option<indicatif::ProgressBar>, msg: &str) {
+    if let Some(pb) = pb {
+        pb.set_message(msg.to_string());
+    }
+}
+
 /// What to collect live (besides credentials, which are `AuthArgs`).
 #[derive(Args, Debug, Clone)]
 pub struct LiveArgs {
@@ -69,6 +89,8 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
         Some(p) => Some(CloudConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?),
         None => None,
     };
+    let pb = progress();
+    step(&pb, "authenticating");
     let auth = crate::auth::authenticate(auth_args, cloud_config.as_ref()).await?;
     for w in &auth.warnings {
         tracing::warn!("{w}");
@@ -92,6 +114,7 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
     )?;
 
     // Kubernetes: every cluster concurrently; a cluster that cannot be reached is a gap, not an error.
+    step(&pb, "listing Kubernetes clusters");
     let targets = crate::kube::targets(&live.kube).await?;
     let k8s_started = std::time::Instant::now();
     let listings = join_all(targets.iter().map(crate::kube::list_cluster)).await;
@@ -138,7 +161,11 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
         clusters: cluster_hints,
         tenant_id: auth.identity.tenant_id.clone(),
     };
+    step(&pb, "listing Azure resources (rate-limited per subscription)");
     let world = crate::collect::collect(&arm, clusters, &opts).await;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
     let mut stats = arm.stats();
     stats.kubernetes_requests = k8s_requests;
     Ok(Collected {

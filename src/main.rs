@@ -37,12 +37,14 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.global);
+    azaudit::live::QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     let result = match &cli.command {
         Command::Audit(a) => azaudit::audit::run(a, cli.global.color),
         Command::Demo(r) => azaudit::demo::run(r, cli.global.color),
         Command::Inventory(a) => azaudit::inventory_cmd::run_inventory(a),
         Command::Snapshot(a) => azaudit::inventory_cmd::run_snapshot(a),
         Command::Doctor(d) => azaudit::doctor::run(d, cli.global.color),
+        Command::Cleanup(c) => azaudit::cleanup::run(c),
         Command::Rules { format } => azaudit::rules_doc::print(*format).map(|_| Exit::Clean),
     };
     match result {

@@ -176,6 +176,8 @@ fn snapshots_of_every_new_format() {
     insta::assert_snapshot!("prometheus", render(&r, Format::Prometheus));
     insta::assert_snapshot!("csv", render(&r, Format::Csv));
     insta::assert_snapshot!("html", html_markup(&render(&r, Format::Html)));
+    insta::assert_snapshot!("markdown", render(&r, Format::Markdown));
+    insta::assert_snapshot!("table", render(&r, Format::Table));
     let json: Value = serde_json::from_str(&render(&r, Format::Json)).expect("json");
     insta::assert_json_snapshot!(
         "json_state_fields",

@@ -23,6 +23,10 @@ pub struct MockConfig {
     pub principals: Vec<PrincipalConfig>,
     /// Seed for jitter and fault rates, so a run is repeatable.
     pub seed: u64,
+    /// Management locks (issue 7): writes the lock covers are refused with 409 `ScopeLocked`.
+    pub locks: Vec<LockConfig>,
+    /// How PUT and DELETE behave (long-running operations).
+    pub writes: WritesConfig,
 }
 
 impl Default for MockConfig {
@@ -36,6 +40,60 @@ impl Default for MockConfig {
             token_lifetime_seconds: 3599,
             principals: Vec::new(),
             seed: 1,
+            locks: Vec::new(),
+            writes: WritesConfig::default(),
+        }
+    }
+}
+
+/// A management lock on a scope: a resource id, a resource group or a subscription; it covers
+/// that scope and everything under it. A bare string is a `ReadOnly` lock (no write, no delete);
+/// `{"scope": ..., "level": "CanNotDelete"}` only refuses deletes (Azure's two lock levels,
+/// https://learn.microsoft.com/azure/azure-resource-manager/management/lock-resources).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum LockConfig {
+    ReadOnly(String),
+    Level { scope: String, level: LockLevel },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum LockLevel {
+    CanNotDelete,
+    ReadOnly,
+}
+
+impl LockConfig {
+    pub fn scope(&self) -> &str {
+        match self {
+            LockConfig::ReadOnly(s) | LockConfig::Level { scope: s, .. } => s,
+        }
+    }
+
+    pub fn level(&self) -> LockLevel {
+        match self {
+            LockConfig::ReadOnly(_) => LockLevel::ReadOnly,
+            LockConfig::Level { level, .. } => *level,
+        }
+    }
+}
+
+/// Long-running writes: PUT answers 200/201 and DELETE 202, each with an `Azure-AsyncOperation`
+/// URL (DELETE also `Location`) that reports `InProgress` this many times before `Succeeded`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WritesConfig {
+    /// Polls answered `InProgress` before the operation completes (0: the first poll completes it).
+    pub async_polls: u32,
+    /// `Retry-After` seconds on the write and on in-progress polls; 0 sends none.
+    pub retry_after_seconds: u64,
+}
+
+impl Default for WritesConfig {
+    fn default() -> Self {
+        WritesConfig {
+            async_polls: 1,
+            retry_after_seconds: 1,
         }
     }
 }

@@ -133,6 +133,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningMock> {
         rng: MockState::new_rng(config.seed),
         throttle: Mutex::new(crate::throttle::Throttle::new(&config.throttle)),
         faults: Mutex::new(Default::default()),
+        operations: Mutex::new(Default::default()),
         config,
         tenant_id: tenant_id.clone(),
         world: RwLock::new(opts.world),

@@ -112,12 +112,22 @@ pub struct Stats {
     pub writes: Vec<WriteRecord>,
 }
 
+/// One PUT or DELETE as the mock answered it (`/_mock/stats` → `writes`), in arrival order.
 #[derive(Debug, Clone, Serialize)]
 pub struct WriteRecord {
     pub method: String,
     pub id: String,
     pub status: u16,
     pub principal: String,
+    /// ARM's error code when the write was refused (`PreconditionFailed`, `ScopeLocked`, ...).
+    pub code: Option<String>,
+    /// The `If-Match` header the client sent.
+    pub if_match: Option<String>,
+    /// The resource's ETag before and after (after: `None` for deletes and refusals).
+    pub etag_before: Option<String>,
+    pub etag_after: Option<String>,
+    /// The long-running operation that completes the write.
+    pub operation: Option<String>,
 }
 
 /// Everything the handlers share.
@@ -138,6 +148,8 @@ pub struct MockState {
     /// Throttle buckets and fault counters.
     pub throttle: Mutex<crate::throttle::Throttle>,
     pub faults: Mutex<crate::faults::FaultCounters>,
+    /// Long-running write operations (`Azure-AsyncOperation` / `Location` polling).
+    pub operations: Mutex<crate::arm::Operations>,
 }
 
 impl MockState {

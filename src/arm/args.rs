@@ -35,6 +35,17 @@ pub struct ArmArgs {
     /// Ignore cached responses, fetch everything again and rewrite the cache.
     #[arg(long)]
     pub refresh: bool,
+    /// Most ARM writes (PUT, DELETE) per second per subscription; only `cleanup apply` writes.
+    /// Azure refills 10 writes and 10 deletes per second per subscription and principal.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_rps)]
+    pub max_writes_per_second: f64,
+    /// Wait between polls of a write's long-running operation when ARM sends no Retry-After.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout, hide = true)]
+    pub poll_interval: Duration,
+    /// Attempts per request for server errors, timeouts and broken bodies (exponential backoff
+    /// with jitter between them); 429s are waited out without a cap, until --timeout.
+    #[arg(long, value_name = "N", default_value_t = super::DEFAULT_MAX_ATTEMPTS_5XX, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
 }
 
 impl ArmArgs {
@@ -49,7 +60,9 @@ impl ArmArgs {
                 enabled: !self.no_cache,
                 refresh: self.refresh,
             },
-            max_attempts_5xx: super::DEFAULT_MAX_ATTEMPTS_5XX,
+            max_attempts_5xx: self.max_attempts,
+            max_writes_per_second: self.max_writes_per_second,
+            poll_interval: self.poll_interval,
         }
     }
 }
@@ -212,6 +225,7 @@ mod tests {
             &["x", "--timeout", "0s"],
             &["x", "--concurrency", "0"],
             &["x", "--no-cache", "--refresh"],
+            &["x", "--max-writes-per-second", "0"],
         ] {
             assert!(T::try_parse_from(bad).is_err(), "{bad:?}");
         }

@@ -174,6 +174,31 @@ impl DiskCache {
     }
 
     /// Stores a successful answer. Failing to write only costs a future request: logged, not fatal.
+    /// Deletes every cached response about one subscription (any principal's): after a write,
+    /// cached pages of that subscription describe a world that no longer exists. Returns how many
+    /// entries went.
+    pub fn invalidate_subscription(&self, subscription: &str) -> usize {
+        let needle = format!("/subscriptions/{}/", subscription.to_ascii_lowercase());
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            let about_it = fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<EntryIn>(&b).ok())
+                .is_none_or(|entry| entry.url.to_ascii_lowercase().contains(&needle));
+            if about_it && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     pub fn write(&self, url: &str, status: u16, body: &Value) {
         let entry = EntryOut {
             url,

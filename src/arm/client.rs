@@ -25,6 +25,34 @@ use super::policy::{
     chain_message, find,
 };
 use super::{ArmError, ArmOptions, CacheScope, pacing::Pacer};
+
+/// A request for [`ArmClient::send_raw`].
+pub(super) struct RawRequest<'a> {
+    pub call: &'a CallInfo,
+    pub url: &'a Url,
+    pub method: Method,
+    pub body: Option<bytes::Bytes>,
+    pub if_match: Option<&'a str>,
+    /// Through the write pipeline (its own limiter).
+    pub write: bool,
+}
+
+/// An answer of [`ArmClient::send_raw`].
+pub(super) struct RawResponse {
+    pub status: u16,
+    /// Lower-cased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
 use crate::auth::Cloud;
 use crate::inventory::json as lenient;
 use crate::report::CallStats;
@@ -54,19 +82,92 @@ impl ListOutcome {
 /// The ARM client of one run. Cheap to clone; all clones share the budget, counters and deadline.
 #[derive(Clone)]
 pub struct ArmClient {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    pipeline: Pipeline,
-    guard: HostGuard,
-    counters: Arc<Counters>,
-    cache: Option<DiskCache>,
+pub(super) struct Inner {
+    pub(super) pipeline: Pipeline,
+    /// PUT and DELETE: the same policies with their own limiter (`--max-writes-per-second`,
+    /// burst 1, one write in flight), so writes never share the read budget's pace.
+    pub(super) write_pipeline: Pipeline,
+    pub(super) guard: HostGuard,
+    pub(super) counters: Arc<Counters>,
+    pub(super) cache: Option<DiskCache>,
     /// `false` with `--refresh`: the cache is written, not read.
     read_cache: bool,
     principal: String,
+    pub(super) deadline: Instant,
+    pub(super) options: ArmOptions,
+}
+
+/// Everything the pipelines of one client share.
+struct PipelineParts<'a> {
+    guard: &'a HostGuard,
+    counters: &'a Arc<Counters>,
+    credential: &'a Arc<dyn TokenCredential>,
+    http: &'a reqwest::Client,
+    scope: &'a str,
     deadline: Instant,
-    options: ArmOptions,
+    timeout: Duration,
+    max_attempts: u32,
+}
+
+/// One pipeline: host guard, our retry policy in azure_core's retry slot, pacing, counters, and
+/// the bearer transport.
+fn build_pipeline(parts: &PipelineParts<'_>, pacer: Arc<Pacer>) -> Result<Pipeline, ArmError> {
+    let per_call: Vec<Arc<dyn Policy>> = vec![Arc::new(HostGuardPolicy {
+        guard: parts.guard.clone(),
+    })];
+    let retry: Arc<dyn Policy> = Arc::new(RetryPolicy {
+        pacer: pacer.clone(),
+        counters: parts.counters.clone(),
+        credential: parts.credential.clone(),
+        deadline: parts.deadline,
+        timeout: parts.timeout,
+        max_attempts: parts.max_attempts,
+    });
+    let per_retry: Vec<Arc<dyn Policy>> = vec![
+        Arc::new(RateLimitPolicy {
+            pacer,
+            deadline: parts.deadline,
+            timeout: parts.timeout,
+        }),
+        Arc::new(CountersPolicy {
+            counters: parts.counters.clone(),
+        }),
+    ];
+    let transport = TransportOptions::new_custom_policy(Arc::new(BearerTransport {
+        http: parts.http.clone(),
+        credential: parts.credential.clone(),
+        scope: parts.scope.to_string(),
+        guard: parts.guard.clone(),
+        counters: parts.counters.clone(),
+    }));
+    let options = ClientOptions::new(transport).retry(RetryOptions::none());
+    let mut pipeline = Pipeline::new(
+        option_env!("CARGO_PKG_NAME"),
+        option_env!("CARGO_PKG_VERSION"),
+        options,
+        per_call.clone(),
+        per_retry,
+    );
+    // azure_core 0.21 always puts a retry policy after the per-call, telemetry and custom
+    // headers policies, and even its `RetryOptions::none()` turns every non-2xx answer into an
+    // error (`policies/retry_policies/no_retry.rs`), losing ARM's status for our own handling.
+    // Our retry policy takes that slot instead: retries are decided and counted once, here.
+    let slot = per_call.len() + 2;
+    let is_stub = pipeline
+        .policies()
+        .get(slot)
+        .is_some_and(|p| format!("{p:?}").starts_with("NoRetryPolicy"));
+    if !is_stub {
+        return Err(ArmError::Invalid(
+            "azure_core's pipeline layout changed: the retry slot was not found; update src/arm/client.rs"
+                .into(),
+        ));
+    }
+    pipeline.replace_policy(retry, slot);
+    Ok(pipeline)
 }
 
 impl fmt::Debug for ArmClient {
@@ -118,6 +219,12 @@ impl ArmClient {
         if opts.timeout.is_zero() {
             return Err(ArmError::Invalid("--timeout must be above 0".into()));
         }
+        if !opts.max_writes_per_second.is_finite() || opts.max_writes_per_second <= 0.0 {
+            return Err(ArmError::Invalid(format!(
+                "--max-writes-per-second must be above 0 (got {})",
+                opts.max_writes_per_second
+            )));
+        }
         let guard = HostGuard::new(&cloud.arm_endpoint)?;
         let counters = Arc::new(Counters::default());
         let cache = if opts.cache.enabled {
@@ -140,59 +247,25 @@ impl ArmClient {
         };
         let scope = cloud.scope();
         let deadline = Instant::now() + opts.timeout;
-        let pacer = Arc::new(Pacer::new(opts.max_rps, opts.concurrency));
-        let per_call: Vec<Arc<dyn Policy>> = vec![Arc::new(HostGuardPolicy { guard: guard.clone() })];
-        let retry: Arc<dyn Policy> = Arc::new(RetryPolicy {
-            pacer: pacer.clone(),
-            counters: counters.clone(),
-            credential: credential.clone(),
+        let parts = PipelineParts {
+            guard: &guard,
+            counters: &counters,
+            credential: &credential,
+            http: &http,
+            scope: &scope,
             deadline,
             timeout: opts.timeout,
             max_attempts: opts.max_attempts_5xx.max(1),
-        });
-        let per_retry: Vec<Arc<dyn Policy>> = vec![
-            Arc::new(RateLimitPolicy {
-                pacer,
-                deadline,
-                timeout: opts.timeout,
-            }),
-            Arc::new(CountersPolicy {
-                counters: counters.clone(),
-            }),
-        ];
-        let transport = TransportOptions::new_custom_policy(Arc::new(BearerTransport {
-            http,
-            credential,
-            scope,
-            guard: guard.clone(),
-            counters: counters.clone(),
-        }));
-        let options = ClientOptions::new(transport).retry(RetryOptions::none());
-        let mut pipeline = Pipeline::new(
-            option_env!("CARGO_PKG_NAME"),
-            option_env!("CARGO_PKG_VERSION"),
-            options,
-            per_call.clone(),
-            per_retry,
-        );
-        // azure_core 0.21 always puts a retry policy after the per-call, telemetry and custom
-        // headers policies, and even its `RetryOptions::none()` turns every non-2xx answer into an
-        // error (`policies/retry_policies/no_retry.rs`), losing ARM's status for our own handling.
-        // Our retry policy takes that slot instead: retries are decided and counted once, here.
-        let slot = per_call.len() + 2;
-        let is_stub = pipeline
-            .policies()
-            .get(slot)
-            .is_some_and(|p| format!("{p:?}").starts_with("NoRetryPolicy"));
-        if !is_stub {
-            return Err(ArmError::Invalid(
-                "azure_core's pipeline layout changed: the retry slot was not found; update src/arm/client.rs".into(),
-            ));
-        }
-        pipeline.replace_policy(retry, slot);
+        };
+        let pipeline = build_pipeline(&parts, Arc::new(Pacer::new(opts.max_rps, opts.concurrency)))?;
+        let write_pipeline = build_pipeline(
+            &parts,
+            Arc::new(Pacer::with_burst(opts.max_writes_per_second, 1, 1)),
+        )?;
         Ok(ArmClient {
             inner: Arc::new(Inner {
                 pipeline,
+                write_pipeline,
                 guard,
                 counters,
                 read_cache: !opts.cache.refresh,
@@ -234,7 +307,7 @@ impl ArmClient {
         Counters::get(&self.inner.counters.peak_in_flight)
     }
 
-    fn url_for(&self, path_and_query: &str) -> Result<Url, ArmError> {
+    pub(super) fn url_for(&self, path_and_query: &str) -> Result<Url, ArmError> {
         if !path_and_query.starts_with('/') {
             return Err(ArmError::Invalid(format!(
                 "{path_and_query:?} is not an ARM path: pass the path relative to the ARM endpoint, starting with '/'"
@@ -247,39 +320,87 @@ impl ArmClient {
         Ok(url)
     }
 
-    /// One request through the pipeline; the answer interpreted into JSON or an [`ArmError`].
-    async fn fetch_network(&self, call: &CallInfo, url: &Url) -> Result<Value, ArmError> {
+    /// One request through a pipeline, uninterpreted: status, headers (lower-cased names) and
+    /// body. Failures below HTTP (and the policies' own refusals) are [`ArmError`]s.
+    pub(super) async fn send_raw(&self, raw: RawRequest<'_>) -> Result<RawResponse, ArmError> {
         let mut ctx = Context::new();
-        ctx.insert(call.clone());
-        let mut req = Request::new(url.clone(), Method::Get);
+        ctx.insert(raw.call.clone());
+        let mut req = Request::new(raw.url.clone(), raw.method);
         req.insert_header("accept", "application/json");
-        let resp =
-            self.inner
-                .pipeline
-                .send(&ctx, &mut req)
-                .await
-                .map_err(|e| match find::<ArmError>(&e) {
-                    Some(a) => a.clone(),
-                    None => ArmError::Transport(chain_message(&e)),
-                })?;
-        let (status, _headers, body) = resp.deconstruct();
-        let status = u16::from(status);
+        if let Some(m) = raw.if_match {
+            req.insert_header("if-match", m.to_string());
+        }
+        if let Some(b) = raw.body {
+            req.insert_header("content-type", "application/json");
+            req.set_body(b);
+        }
+        let pipeline = if raw.write {
+            &self.inner.write_pipeline
+        } else {
+            &self.inner.pipeline
+        };
+        let resp = pipeline
+            .send(&ctx, &mut req)
+            .await
+            .map_err(|e| match find::<ArmError>(&e) {
+                Some(a) => a.clone(),
+                None => ArmError::Transport(chain_message(&e)),
+            })?;
+        let (status, headers, body) = resp.deconstruct();
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.as_str().to_string()))
+            .collect();
         let body = body
             .collect()
             .await
             .map_err(|e| ArmError::Transport(chain_message(&e)))?;
+        Ok(RawResponse {
+            status: u16::from(status),
+            headers,
+            body: body.to_vec(),
+        })
+    }
+
+    /// One request through the pipeline; the answer interpreted into JSON or an [`ArmError`].
+    async fn fetch_network(&self, call: &CallInfo, url: &Url) -> Result<Value, ArmError> {
+        self.fetch_network_opts(call, url, true).await
+    }
+
+    /// [`ArmClient::fetch_network`]; `store`: write a successful answer to the cache.
+    pub(super) async fn fetch_network_opts(
+        &self,
+        call: &CallInfo,
+        url: &Url,
+        store: bool,
+    ) -> Result<Value, ArmError> {
+        let RawResponse { status, body, .. } = self
+            .send_raw(RawRequest {
+                call,
+                url,
+                method: Method::Get,
+                body: None,
+                if_match: None,
+                write: false,
+            })
+            .await?;
         if (200..300).contains(&status) {
             let v: Value = serde_json::from_slice(&body).map_err(|e| ArmError::DecodePage {
                 url: url.to_string(),
                 detail: e.to_string(),
             })?;
-            if let Some(c) = &self.inner.cache {
+            if store && let Some(c) = &self.inner.cache {
                 c.write(url.as_str(), status, &v);
             }
             return Ok(v);
         }
-        let (code, message) = arm_error_parts(&body);
-        Err(match status {
+        Err(self.error_for(call, url, status, &body))
+    }
+
+    /// ARM's answer `status` (not 2xx) as an [`ArmError`].
+    pub(super) fn error_for(&self, call: &CallInfo, url: &Url, status: u16, body: &[u8]) -> ArmError {
+        let (code, message) = arm_error_parts(body);
+        match status {
             401 => ArmError::Unauthorized {
                 url: url.to_string(),
                 code,
@@ -302,10 +423,10 @@ impl ArmClient {
                 code,
                 message,
             },
-        })
+        }
     }
 
-    fn forbidden_hint(&self, call: &CallInfo, url: &Url) -> String {
+    pub(super) fn forbidden_hint(&self, call: &CallInfo, url: &Url) -> String {
         let scope = match &call.subscription {
             Some(s) => format!("/subscriptions/{s}"),
             None => {
@@ -322,6 +443,12 @@ impl ArmClient {
         } else {
             self.inner.principal.as_str()
         };
+        if call.op != super::policy::CallOp::Read {
+            // Cleanup needs the Network RP's write and delete actions (doctor's cleanup check).
+            return format!(
+                "give the principal write access to the network resources, e.g. `az role assignment create --assignee {who} --role \"Network Contributor\" --scope {scope}`, or leave this action out of the plan"
+            );
+        }
         format!(
             "give the principal read access, e.g. `az role assignment create --assignee {who} --role Reader --scope {scope}` (Reader is all an audit needs), or leave this subscription out"
         )

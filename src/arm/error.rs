@@ -108,6 +108,45 @@ pub enum ArmError {
     /// Options or arguments that cannot work (a programming or configuration error).
     #[error("invalid ARM client setup: {0}")]
     Invalid(String),
+    /// 412 to a write: the resource's ETag is no longer the one sent in `If-Match`.
+    #[error(
+        "ARM refused the write to {url} (412 PreconditionFailed): the resource changed since azaudit read it ({message}). Nothing was written; it was not retried. Run `azaudit cleanup plan` again to review the resource as it is now"
+    )]
+    PreconditionFailed { url: String, message: String },
+    /// 409 `ScopeLocked`: a management lock covers the resource.
+    #[error(
+        "a management lock blocks the write to {url} (409 ScopeLocked): {message}. azaudit never removes locks: if this cleanup is wanted, have the lock's owner remove it (az lock list --resource <id>), otherwise leave the resource; it was not retried"
+    )]
+    Locked { url: String, message: String },
+    /// Another 409 (an operation in progress on the resource, ...).
+    #[error(
+        "ARM refused the write to {url} with 409 {code}: {message}. Another operation is probably running on it; run the apply again later"
+    )]
+    Conflict {
+        url: String,
+        code: String,
+        message: String,
+    },
+    /// 400 because the resource is still in use (a public IP allocated to an IP configuration,
+    /// an NSG associated with a subnet).
+    #[error(
+        "ARM refused to change {url} because it is still in use ({code}): {message}. Detach it from what uses it first; it was not retried"
+    )]
+    InUse {
+        url: String,
+        code: String,
+        message: String,
+    },
+    /// A long-running operation ended `Failed` or `Canceled`.
+    #[error(
+        "ARM's operation for {url} ended {status} ({code}): {message}. Look the resource up in the activity log (az monitor activity-log list --resource-id <id>) before trying again"
+    )]
+    OperationFailed {
+        url: String,
+        status: String,
+        code: String,
+        message: String,
+    },
 }
 
 impl ArmError {
@@ -129,6 +168,11 @@ impl ArmError {
             ArmError::Token(_) => "token",
             ArmError::Cache { .. } => "cache",
             ArmError::Invalid(_) => "invalid",
+            ArmError::PreconditionFailed { .. } => "precondition-failed",
+            ArmError::Locked { .. } => "locked",
+            ArmError::Conflict { .. } => "conflict",
+            ArmError::InUse { .. } => "in-use",
+            ArmError::OperationFailed { .. } => "operation-failed",
         }
     }
 }

@@ -34,6 +34,7 @@ mod error;
 mod pacing;
 mod policy;
 mod retry;
+mod write;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use args::{ArmArgs, format_duration, parse_duration};
 pub use cache::default_cache_dir;
 pub use client::{ArmClient, ListOutcome};
 pub use error::ArmError;
+pub use write::{WriteMethod, WriteOutcome};
 
 /// Default `--max-rps`: 10 requests per second per subscription, well below the 25 reads per
 /// second that ARM refills per subscription and principal (domain.md §5.1, "request limits and
@@ -57,6 +59,13 @@ pub const DEFAULT_MAX_ATTEMPTS_5XX: u32 = 6;
 /// Default `--cache-ttl`: long enough that a rerun after a partial run or a changed flag costs
 /// no ARM reads, short enough that a nightly audit never reads last night's data.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Default `--max-writes-per-second` (cleanup): one write or delete per second per subscription.
+/// ARM refills 10 writes and 10 deletes per second per subscription and principal (domain.md
+/// §5.1) and the Network RP allows 1,000 writes per 5 minutes per region (3.3/s); cleanup is
+/// never urgent, so it leaves nearly all of that to the cluster's own cloud provider.
+pub const DEFAULT_MAX_WRITES_PER_SECOND: f64 = 1.0;
+/// How long to wait between polls of a long-running operation when ARM sends no `Retry-After`.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How the client treats ARM. Built from [`ArmArgs::options`] on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +79,10 @@ pub struct ArmOptions {
     pub cache: CacheOptions,
     /// Attempts (first try included) for 5xx answers, timeouts and truncated/malformed bodies.
     pub max_attempts_5xx: u32,
+    /// Most writes (PUT, DELETE) per second per subscription, on their own limiter.
+    pub max_writes_per_second: f64,
+    /// Wait between polls of a long-running operation when ARM gives no `Retry-After`.
+    pub poll_interval: Duration,
 }
 
 impl Default for ArmOptions {
@@ -80,6 +93,8 @@ impl Default for ArmOptions {
             concurrency: DEFAULT_CONCURRENCY,
             cache: CacheOptions::default(),
             max_attempts_5xx: DEFAULT_MAX_ATTEMPTS_5XX,
+            max_writes_per_second: DEFAULT_MAX_WRITES_PER_SECOND,
+            poll_interval: DEFAULT_POLL_INTERVAL,
         }
     }
 }

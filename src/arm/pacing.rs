@@ -41,6 +41,8 @@ pub(crate) const RESERVE_MAX: f64 = 25.0;
 pub(crate) const ARM_READ_REFILL_PER_SEC: f64 = 25.0;
 /// The refill estimate never drops below this (a wait is at most a few seconds per read).
 pub(crate) const MIN_REFILL_PER_SEC: f64 = 0.2;
+/// Longest wait on the predicted budget alone (ARM's own Retry-After is honoured in full).
+pub(crate) const MAX_BUDGET_WAIT: Duration = Duration::from_secs(5);
 /// The refill rate is re-estimated over windows at least this long.
 const REFILL_WINDOW: Duration = Duration::from_secs(1);
 /// The governor's burst: this many seconds' worth of `--max-rps`...
@@ -110,8 +112,10 @@ impl Budget {
             return until - now;
         }
         match self.predicted(now) {
+            // The prediction is only a guess: wait at most MAX_BUDGET_WAIT, then let the next
+            // answer's header say how much budget there really is.
             Some(p) if p < self.reserve_level() + 1.0 => {
-                Duration::from_secs_f64((self.reserve_level() + 1.0 - p) / self.refill)
+                Duration::from_secs_f64((self.reserve_level() + 1.0 - p) / self.refill).min(MAX_BUDGET_WAIT)
             }
             _ => Duration::ZERO,
         }
@@ -166,8 +170,14 @@ impl Budget {
     /// ARM throttled us: nothing goes out before `until`, and we were too optimistic about the
     /// refill (multiplicative decrease).
     pub fn throttled(&mut self, until: Instant) {
+        // One burst of 429s (every request that was already on the wire answered 429 together)
+        // is one signal: lower the estimate once per Retry-After window, not once per answer, or
+        // a handful of concurrent 429s would collapse it and stall the run for minutes.
+        let already_blocked = self.blocked_until.is_some_and(|b| b > Instant::now());
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
-        self.refill = (self.refill / 2.0).max(MIN_REFILL_PER_SEC);
+        if !already_blocked {
+            self.refill = (self.refill / 2.0).max(MIN_REFILL_PER_SEC);
+        }
     }
 }
 
@@ -182,8 +192,14 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     pub fn new(max_rps: f64, concurrency: usize) -> Pacer {
-        let period = Duration::from_secs_f64(1.0 / max_rps);
         let burst = ((max_rps * BURST_SECONDS).floor() as u32).clamp(1, BURST_MAX);
+        Self::with_burst(max_rps, concurrency, burst)
+    }
+
+    /// A pacer that never lets more than `burst` requests go at once. Writes use a burst of 1: a
+    /// cleanup is spread evenly at `--max-writes-per-second`, never sent in a volley.
+    pub fn with_burst(max_rps: f64, concurrency: usize, burst: u32) -> Pacer {
+        let period = Duration::from_secs_f64(1.0 / max_rps);
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
@@ -375,6 +391,20 @@ mod tests {
         // A shorter, later Retry-After does not shorten the block.
         b.throttled(t0 + secs(1.0));
         assert_eq!(b.wait(t0), secs(3.0));
+    }
+
+    #[test]
+    fn a_burst_of_429s_lowers_the_refill_once_and_waits_are_bounded() {
+        let now = Instant::now();
+        let mut b = Budget::new(now, 20.0);
+        let until = now + Duration::from_secs(1);
+        for _ in 0..8 {
+            b.throttled(until);
+        }
+        assert_eq!(b.refill, 10.0, "eight 429s of one burst halve the estimate once");
+        b.observe(until, Some(0));
+        let w = b.wait(until + Duration::from_millis(1));
+        assert!(w <= MAX_BUDGET_WAIT, "{w:?}");
     }
 
     #[test]

@@ -31,22 +31,47 @@ use super::retry::{
     ATTEMPT_TIMEOUT, BACKOFF_CAP, THROTTLE_BACKOFF_CAP, is_transient_status, jittered_backoff, retry_after,
 };
 
+/// ARM's operation types, each with its own bucket and remaining-quota header (domain.md §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallOp {
+    Read,
+    Write,
+    Delete,
+}
+
+impl CallOp {
+    /// The plural in ARM's header names (`x-ms-ratelimit-remaining-subscription-reads`).
+    fn header_word(self) -> &'static str {
+        match self {
+            CallOp::Read => "reads",
+            CallOp::Write => "writes",
+            CallOp::Delete => "deletes",
+        }
+    }
+}
+
 /// Per-call facts the policies need, carried in the pipeline `Context`.
 #[derive(Debug, Clone)]
 pub(crate) struct CallInfo {
     /// The rate-limit bucket: the lower-cased subscription id, or `tenant`.
     pub key: String,
     pub subscription: Option<String>,
+    pub op: CallOp,
 }
 
 impl CallInfo {
     pub fn new(subscription: Option<&str>) -> CallInfo {
+        Self::with_op(subscription, CallOp::Read)
+    }
+
+    pub fn with_op(subscription: Option<&str>, op: CallOp) -> CallInfo {
         let subscription = subscription
             .map(|s| s.trim().to_ascii_lowercase())
             .filter(|s| !s.is_empty());
         CallInfo {
             key: subscription.clone().unwrap_or_else(|| "tenant".into()),
             subscription,
+            op,
         }
     }
 
@@ -266,7 +291,10 @@ impl Policy for RetryPolicy {
                 // mangled page is fetched again instead of failing the list.
                 let (st, headers, body) = response.deconstruct();
                 let bytes = body.collect().await?;
-                let valid = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
+                // Only reads are fetched again: a write's answer (a 202 or 204 has no body at
+                // all) says the write was taken, and sending it again would act twice.
+                let valid = *request.method() != azure_core::Method::Get
+                    || serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
                 if !valid {
                     transient_failures += 1;
                 }
@@ -331,16 +359,17 @@ impl Policy for RetryPolicy {
     }
 }
 
-/// The remaining-reads value ARM reports for this call's bucket: the lower of the per-principal
-/// and the global header when both are present (domain.md §5.1).
+/// The remaining-quota value ARM reports for this call's bucket (reads, writes or deletes): the
+/// lower of the per-principal and the global header when both are present (domain.md §5.1).
 pub(crate) fn remaining_reads(call: &CallInfo, headers: &Headers) -> Option<u64> {
-    let names: &[&str] = if call.subscription.is_some() {
-        &[
-            "x-ms-ratelimit-remaining-subscription-reads",
-            "x-ms-ratelimit-remaining-subscription-global-reads",
+    let word = call.op.header_word();
+    let names: Vec<String> = if call.subscription.is_some() {
+        vec![
+            format!("x-ms-ratelimit-remaining-subscription-{word}"),
+            format!("x-ms-ratelimit-remaining-subscription-global-{word}"),
         ]
     } else {
-        &["x-ms-ratelimit-remaining-tenant-reads"]
+        vec![format!("x-ms-ratelimit-remaining-tenant-{word}")]
     };
     names
         .iter()
@@ -396,7 +425,9 @@ impl Policy for CountersPolicy {
             if u16::from(r.status()) == 429 {
                 Counters::add(&self.counters.throttled_429, 1);
             }
-            if let Some(sub) = &call.subscription
+            // The report's budget is the read budget; writes have their own limiter.
+            if call.op == CallOp::Read
+                && let Some(sub) = &call.subscription
                 && let Some(rem) = remaining_reads(&call, r.headers())
             {
                 self.counters.record_remaining(sub, rem);
@@ -586,6 +617,11 @@ mod tests {
         assert_eq!(remaining_reads(&CallInfo::new(None), &h), None);
         h.insert("x-ms-ratelimit-remaining-tenant-reads", "7");
         assert_eq!(remaining_reads(&CallInfo::new(None), &h), Some(7));
+        // A delete reads the delete budget only.
+        let del = CallInfo::with_op(Some("SUB"), CallOp::Delete);
+        assert_eq!(remaining_reads(&del, &h), None);
+        h.insert("x-ms-ratelimit-remaining-subscription-deletes", "9");
+        assert_eq!(remaining_reads(&del, &h), Some(9));
     }
 
     #[test]

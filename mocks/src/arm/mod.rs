@@ -17,19 +17,23 @@
 //!   securityRules, defaultSecurityRules; VNet subnets; NIC ipConfigurations);
 //! - `.../{parent}/{child}` lists of those, VMSS `virtualMachines`, and the Network RP's
 //!   `virtualMachineScaleSets/{vmss}[/virtualMachines/{i}]/networkInterfaces`;
-//! - `/_mock/stats` (GET) and `/_mock/reset` (POST), no auth, not counted as ARM requests.
+//! - `/_mock/stats` (GET) and `/_mock/reset` (POST), no auth, not counted as ARM requests;
+//! - PUT and DELETE of public IPs, load balancers and NSGs, and the polls of their long-running
+//!   operations (`/subscriptions/{s}/providers/Microsoft.Network/locations/{loc}/operations/{id}`
+//!   and `.../operationResults/{id}`): see [`writes`].
 //!
 //! Request pipeline (one fallback handler, so casing never decides routing):
 //! foreign-host check → count → `api-version` → metadata (no auth) → token → throttle → fault
 //! plan → subscription / authorization → the answer → body faults → latency.
 //!
-//! It only reads the world (writes are a later issue), never contacts anything, and every URL it
-//! puts in a response points at the mock's own listeners.
+//! It changes the world only through [`writes`] (issue 7), never contacts anything, and every URL
+//! it puts in a response points at the mock's own listeners.
 
 mod authz;
 mod metadata;
 mod routes;
 mod view;
+mod writes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +57,7 @@ use crate::tokens::{Claims, TokenError, now_unix};
 use routes::Route;
 
 pub use view::{INVENTORY_TYPES, MinimalPages, minimal_pages};
+pub use writes::Operations;
 
 /// ARM and the admin endpoints, for the ARM listener and the foreign host.
 pub fn router(state: Arc<MockState>) -> Router {
@@ -116,8 +121,11 @@ impl Reply {
     }
 }
 
+/// Largest request body the mock reads (a load balancer with hundreds of rules is well below).
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
 async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
-    let (parts, _body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     if is_foreign(&state, &parts) {
         return foreign(&state, &parts).into_response();
     }
@@ -125,7 +133,23 @@ async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
     if path.len() >= 7 && path[..7].eq_ignore_ascii_case("/_mock/") {
         return admin(&state, &parts).into_response();
     }
-    let reply = arm(&state, &parts);
+    // Only writes carry a body worth reading.
+    let body = if parts.method == Method::GET {
+        axum::body::Bytes::new()
+    } else {
+        match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(b) => b,
+            Err(_) => {
+                return Reply::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    "The request body is too large.",
+                )
+                .into_response();
+            }
+        }
+    };
+    let reply = arm(&state, &parts, &body);
     let delay = latency(&state);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -400,7 +424,13 @@ fn unauthorized(state: &MockState, err: &TokenError, authority: &str) -> Reply {
     )
 }
 
-fn throttled_reply(t: &Throttled, scope: &Scope, oid: &str) -> Reply {
+fn throttled_reply(t: &Throttled, scope: &Scope, oid: &str, op: Operation) -> Reply {
+    // ARM names the operation type in the message: 'read', 'write' or 'delete'.
+    let op_word = match op {
+        Operation::Read => "read",
+        Operation::Write => "write",
+        Operation::Delete => "delete",
+    };
     let reply = match t.by {
         Limiter::Arm => {
             let (code, what) = match scope {
@@ -411,7 +441,7 @@ fn throttled_reply(t: &Throttled, scope: &Scope, oid: &str) -> Reply {
                 StatusCode::TOO_MANY_REQUESTS,
                 code,
                 format!(
-                    "Number of 'read' requests for {what} actor '{oid}' exceeded. Please try again after '{}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling",
+                    "Number of '{op_word}' requests for {what} actor '{oid}' exceeded. Please try again after '{}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling",
                     t.retry_after
                 ),
             )
@@ -437,7 +467,7 @@ fn principal_label(p: Option<&Principal>, oid: &str) -> String {
 }
 
 /// One ARM request, answered synchronously (latency is added by the caller).
-fn arm(state: &MockState, parts: &Parts) -> Reply {
+fn arm(state: &MockState, parts: &Parts, body: &[u8]) -> Reply {
     let request_id = uuid();
     let correlation = parts
         .headers
@@ -445,7 +475,7 @@ fn arm(state: &MockState, parts: &Parts) -> Reply {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| request_id.clone());
-    let mut reply = arm_inner(state, parts);
+    let mut reply = arm_inner(state, parts, body);
     reply.headers.push(("x-ms-request-id".into(), request_id));
     reply
         .headers
@@ -472,7 +502,7 @@ fn count_fault(state: &MockState, kind: &str) {
         .or_default() += 1;
 }
 
-fn arm_inner(state: &MockState, parts: &Parts) -> Reply {
+fn arm_inner(state: &MockState, parts: &Parts, body: &[u8]) -> Reply {
     let raw_path = parts.uri.path();
     let route = routes::parse(raw_path);
     {
@@ -480,16 +510,22 @@ fn arm_inner(state: &MockState, parts: &Parts) -> Reply {
         st.arm_requests += 1;
         *st.arm_by_route.entry(route.label()).or_default() += 1;
     }
-    if parts.method != Method::GET {
-        return Reply::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            format!(
-                "The mock serves ARM reads only; {} is not supported yet.",
-                parts.method
-            ),
-        );
-    }
+    // Reads, and the writes of `writes.rs` (each operation type has its own bucket).
+    let (op, write) = match parts.method {
+        Method::GET => (Operation::Read, None),
+        Method::PUT => (Operation::Write, Some(writes::Method::Put)),
+        Method::DELETE => (Operation::Delete, Some(writes::Method::Delete)),
+        _ => {
+            return Reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!(
+                    "The mock serves GET, PUT and DELETE; {} is not supported.",
+                    parts.method
+                ),
+            );
+        }
+    };
     let query = Query::parse(parts.uri.query());
     let Some(api_version) = query.get("api-version").map(str::to_string) else {
         return Reply::error(
@@ -542,13 +578,16 @@ fn arm_inner(state: &MockState, parts: &Parts) -> Reply {
     let ask = Ask {
         scope: &scope,
         principal: &claims.oid,
-        op: Operation::Read,
-        high_cost: route.is_compute_high_cost(),
+        op,
+        high_cost: write.is_none() && route.is_compute_high_cost(),
     };
     let now = Instant::now();
     let admitted = state.throttle.lock().expect("throttle lock").admit(now, &ask);
-    let remaining_header = scope.remaining_header(Operation::Read);
+    let remaining_header = scope.remaining_header(op);
     let record_lowest = |remaining: u64| {
+        if op != Operation::Read {
+            return;
+        }
         if let Some(sub) = &world_sub {
             let mut st = state.stats.lock().expect("stats lock");
             let e = st.lowest_remaining_reads.entry(sub.clone()).or_insert(remaining);
@@ -565,7 +604,7 @@ fn arm_inner(state: &MockState, parts: &Parts) -> Reply {
                     st.throttled_429_early_retries += 1;
                 }
             }
-            let mut r = throttled_reply(&t, &scope, &claims.oid);
+            let mut r = throttled_reply(&t, &scope, &claims.oid, op);
             if let Some(rem) = t.remaining {
                 record_lowest(rem);
                 r = r.header(remaining_header, rem.to_string());
@@ -626,9 +665,36 @@ fn arm_inner(state: &MockState, parts: &Parts) -> Reply {
                 early: false,
                 remaining: None,
             };
-            return with_quota(throttled_reply(&t, &scope, &claims.oid));
+            return with_quota(throttled_reply(&t, &scope, &claims.oid, op));
         }
         None => {}
+    }
+
+    // Writes and the polls of their long-running operations change the world: they take its
+    // lock themselves.
+    if let Some(method) = write {
+        let if_match = parts.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+        let req = writes::WriteRequest {
+            method,
+            route: &route,
+            principal,
+            claims: &claims,
+            api_version: &api_version,
+            if_match,
+            body,
+            arm_endpoint: &endpoints.arm,
+        };
+        return with_quota(writes::serve(state, &req));
+    }
+    if let Route::Operation { .. } = &route {
+        let allowed = {
+            let world = state.world.read().expect("world lock");
+            authorize(&world, &route, principal, &claims)
+        };
+        if let Err(r) = allowed {
+            return with_quota(r);
+        }
+        return with_quota(writes::poll(state, &route, &api_version, &endpoints.arm));
     }
 
     let skip = match query.get("$skiptoken") {
@@ -773,6 +839,7 @@ fn serve(
     let list = |items: Vec<Value>, injected: &mut Vec<&'static str>| ok(paging.page(items, injected));
     match route {
         Route::Metadata => unreachable!("answered before authentication"),
+        Route::Operation { .. } => unreachable!("answered by writes::poll"),
         Route::Unknown => Reply::error(
             StatusCode::NOT_FOUND,
             "NotFound",

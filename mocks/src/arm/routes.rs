@@ -113,6 +113,15 @@ pub(crate) enum Route {
         provider: String,
         types: Vec<(String, String)>,
     },
+    /// `/subscriptions/{s}/providers/Microsoft.Network/locations/{loc}/operations/{id}` (the
+    /// `Azure-AsyncOperation` status) or `.../operationResults/{id}` (the `Location` result) of a
+    /// long-running write.
+    Operation {
+        sub: String,
+        location: String,
+        id: String,
+        result: bool,
+    },
     /// A path ARM would not route.
     Unknown,
 }
@@ -195,6 +204,20 @@ pub(crate) fn parse(raw_path: &str) -> Route {
                 location: loc.to_string(),
             }
         }
+        [x, sub, p, ns, l, loc, kind, id]
+            if eq(x, "subscriptions")
+                && eq(p, "providers")
+                && eq(ns, "Microsoft.Network")
+                && eq(l, "locations")
+                && (eq(kind, "operations") || eq(kind, "operationResults")) =>
+        {
+            Route::Operation {
+                sub: sub.to_string(),
+                location: loc.to_string(),
+                id: id.to_string(),
+                result: eq(kind, "operationResults"),
+            }
+        }
         [x, sub, g, rg, p, ns, rest @ ..]
             if eq(x, "subscriptions")
                 && eq(g, "resourcegroups")
@@ -260,7 +283,8 @@ impl Route {
             | Route::Usages { sub, .. }
             | Route::ListTop { sub, .. }
             | Route::ListChild { sub, .. }
-            | Route::Get { sub, .. } => Some(sub),
+            | Route::Get { sub, .. }
+            | Route::Operation { sub, .. } => Some(sub),
         }
     }
 
@@ -302,6 +326,8 @@ impl Route {
             Route::ListTop { rg: Some(_), .. } => format!("list-rg {}", self.full_type().unwrap_or_default()),
             Route::ListChild { .. } => format!("list {}", self.full_type().unwrap_or_default()),
             Route::Get { .. } => format!("get {}", self.full_type().unwrap_or_default()),
+            Route::Operation { result: false, .. } => "poll operation".into(),
+            Route::Operation { result: true, .. } => "poll operationResult".into(),
             Route::Unknown => "unknown".into(),
         }
     }
@@ -319,6 +345,7 @@ impl Route {
                 Some("Microsoft.Resources/subscriptions/resourceGroups/read".into())
             }
             Route::Usages { .. } => Some("Microsoft.Network/locations/usages/read".into()),
+            Route::Operation { .. } => Some("Microsoft.Network/locations/operations/read".into()),
             Route::ListTop { .. } | Route::ListChild { .. } | Route::Get { .. } => {
                 self.full_type().map(|t| format!("{t}/read"))
             }
@@ -331,6 +358,7 @@ impl Route {
             Route::GetSubscription { sub }
             | Route::ListResourceGroups { sub }
             | Route::Usages { sub, .. }
+            | Route::Operation { sub, .. }
             | Route::Permissions { sub, rg: None }
             | Route::ListTop { sub, rg: None, .. } => format!("/subscriptions/{sub}"),
             Route::GetResourceGroup { sub, rg }
@@ -420,6 +448,18 @@ mod tests {
             parse("/subscriptions/%7BsubscriptionId%7D").subscription(),
             Some("{subscriptionId}")
         );
+        let op =
+            parse("/subscriptions/s1/providers/Microsoft.Network/locations/westeurope/operationResults/o1");
+        assert_eq!(
+            op,
+            Route::Operation {
+                sub: "s1".into(),
+                location: "westeurope".into(),
+                id: "o1".into(),
+                result: true
+            }
+        );
+        assert_eq!(op.label(), "poll operationResult");
         assert_eq!(parse("/nope"), Route::Unknown);
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%7b%C3%A9%zz"), "{é%zz");
