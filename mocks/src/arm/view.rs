@@ -145,14 +145,32 @@ pub(crate) fn resource_group(world: &World, sub: &str, rg: &str) -> Option<Value
 /// Top-level resources of `full_type` in a subscription (and group), sorted by id.
 /// Subscription-scope `networkInterfaces` leave out VMSS Uniform NICs because their ids are
 /// under `Microsoft.Compute/virtualMachineScaleSets` and so are not of that type.
-pub(crate) fn list_top(world: &World, sub: &str, rg: Option<&str>, full_type: &str) -> Vec<Value> {
+///
+/// Borrowed, not cloned: every page of a list walks the subscription again, and cloning every
+/// match for a page of 50 made a page of a 100,000-resource world cost ~120 ms of CPU, so
+/// benchmarks measured the mock instead of the client. Only the page served is cloned.
+pub(crate) fn list_top<'a>(world: &'a World, sub: &str, rg: Option<&str>, full_type: &str) -> Vec<&'a Value> {
     let prefix = match rg {
         Some(rg) => format!("/subscriptions/{sub}/resourcegroups/{rg}/").to_ascii_lowercase(),
         None => format!("/subscriptions/{sub}/").to_ascii_lowercase(),
     };
-    under(world, prefix)
+    // A top-level `provider/type` id names it right after its last `/providers/`: ids without
+    // it can only match through their declared type (ids that do not parse), so most of the
+    // world is skipped without parsing its ids.
+    let needle = (full_type.matches('/').count() == 1)
+        .then(|| format!("/providers/{}/", full_type.to_ascii_lowercase()));
+    world
+        .resources
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .filter(|(k, r)| {
+            needle
+                .as_ref()
+                .is_none_or(|n| k.contains(n.as_str()) || r.type_.eq_ignore_ascii_case(full_type))
+        })
+        .map(|(_, r)| r)
         .filter(|r| effective_type(r).eq_ignore_ascii_case(full_type))
-        .map(|r| r.value.clone())
+        .map(|r| &r.value)
         .collect()
 }
 
