@@ -5,9 +5,10 @@
 //! and offline audits therefore share every line of conversion code.
 //!
 //! Call plan (ARCHITECTURE.md, "Call plan"): Kubernetes first (nodes name the subscriptions and
-//! scale sets), then one subscription-scope list per resource type per subscription, then VMSS
-//! instances only for scale sets that nodes use, then usages per (subscription, location) that
-//! holds resources. No per-resource GETs.
+//! scale sets), then one subscription-scope list per resource type per subscription, VMSS
+//! instances only for scale sets that nodes use (asked for as soon as the scale set list names
+//! them), and usages per (subscription, location) that holds resources (asked for as soon as a
+//! list shows the location). No per-resource GETs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -16,7 +17,8 @@ use async_trait::async_trait;
 use azaudit_world::{
     ArmResource, ClusterMeta, ClusterObjects, ResourceId, SubscriptionMeta, World, WorldMeta, id_key,
 };
-use futures::future::join_all;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde_json::Value;
 
 use crate::conventions::{DEFAULT_CLUSTER_NAME, ProviderId};
@@ -137,7 +139,9 @@ pub fn redact_cloud_config(text: &str) -> String {
     }
 }
 
-fn add_resources(world: &mut World, items: Vec<Value>, source: &str) {
+/// Adds list items to the world; returns the keys of those added (items without an id are skipped).
+fn add_resources(world: &mut World, items: Vec<Value>, source: &str) -> Vec<String> {
+    let mut added = Vec::with_capacity(items.len());
     for item in items {
         let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_string) else {
             continue;
@@ -154,8 +158,9 @@ fn add_resources(world: &mut World, items: Vec<Value>, source: &str) {
                 }
             })
             .unwrap_or_default();
+        let key = id_key(&id);
         world.resources.insert(
-            id_key(&id),
+            key.clone(),
             ArmResource {
                 id,
                 type_,
@@ -163,12 +168,55 @@ fn add_resources(world: &mut World, items: Vec<Value>, source: &str) {
                 source: PathBuf::from(source),
             },
         );
+        added.push(key);
     }
+    added
 }
 
-/// Runs lists concurrently; `reqs` are (subscription, path).
-async fn list_many(arm: &dyn ArmSource, reqs: &[(String, String)]) -> Vec<RawList> {
-    join_all(reqs.iter().map(|(s, p)| arm.list(Some(s), p))).await
+/// One ARM list of the call plan.
+#[derive(Debug, Clone)]
+enum Job {
+    /// A subscription-scope list of one resource type.
+    List(String, ArmKind),
+    /// The instances of one scale set: (subscription, the scale set's ARM id).
+    Instances(String, String),
+    /// Network usages of one (subscription, normalised location).
+    Usages(String, String),
+}
+
+impl Job {
+    fn subscription(&self) -> &str {
+        match self {
+            Job::List(s, _) | Job::Instances(s, _) | Job::Usages(s, _) => s,
+        }
+    }
+
+    fn path(&self) -> String {
+        match self {
+            Job::List(s, k) => list_path(s, *k),
+            Job::Instances(_, id) => format!("{id}/virtualMachines?api-version={COMPUTE_API}"),
+            Job::Usages(s, l) => format!(
+                "/subscriptions/{s}/providers/Microsoft.Network/locations/{l}/usages?api-version={NETWORK_API}"
+            ),
+        }
+    }
+
+    /// The gap a failure of this list leaves.
+    fn gap(&self, cause: String) -> Gap {
+        let (subscription, kind, detail) = match self {
+            Job::List(s, k) => (s.clone(), *k, None),
+            Job::Instances(s, id) => (s.clone(), ArmKind::VmssVirtualMachines, Some(id.clone())),
+            Job::Usages(s, l) => (s.clone(), ArmKind::Usages, Some(l.clone())),
+        };
+        Gap {
+            scope: GapScope::Arm {
+                subscription,
+                kind,
+                detail,
+            },
+            cause,
+        }
+    }
 }
 
 fn gap_value(g: Gap) -> Value {
@@ -296,115 +344,105 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
         }
     }
 
-    // One subscription-scope list per type per subscription, all concurrently (the ARM client
-    // bounds concurrency and rate).
-    let jobs: Vec<(String, ArmKind)> = subscriptions
-        .iter()
-        .flat_map(|s| ArmKind::LISTED.into_iter().map(move |k| (s.clone(), k)))
-        .collect();
-    let reqs: Vec<(String, String)> = jobs.iter().map(|(s, k)| (s.clone(), list_path(s, *k))).collect();
-    let results = list_many(arm, &reqs).await;
-    for ((sub, kind), r) in jobs.into_iter().zip(results) {
-        if let Some(e) = r.error {
-            gaps.push(Gap {
-                scope: GapScope::Arm {
-                    subscription: sub.clone(),
-                    kind,
-                    detail: None,
-                },
-                cause: e,
-            });
+    // Every list of the call plan, pipelined: a scale set's instances are asked for as soon as
+    // its subscription's scale set list names it, and a (subscription, location)'s usages as
+    // soon as any list shows a resource there, instead of after every subscription list has
+    // finished. The requests are the same; only the waiting between phases goes (BENCHMARKS.md:
+    // the longest page chain, not the sum of phases, should bound the wall time). The ARM
+    // client bounds concurrency and rate.
+    let started = std::time::Instant::now();
+    let run = |job: Job| async move {
+        let r = arm.list(Some(job.subscription()), &job.path()).await;
+        (job, r)
+    };
+    let mut pending = FuturesUnordered::new();
+    for s in &subscriptions {
+        for k in ArmKind::LISTED {
+            pending.push(run(Job::List(s.clone(), k)));
         }
-        add_resources(
-            &mut world,
-            r.items,
-            &format!("arm/{sub}/{}.json", kind.arm_type().replace('/', "_")),
+    }
+    let mut usage_locations: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut lists = 0usize;
+    while let Some((job, r)) = pending.next().await {
+        lists += 1;
+        tracing::debug!(
+            list = %job.path(),
+            items = r.items.len(),
+            failed = r.error.is_some(),
+            at_ms = started.elapsed().as_millis() as u64,
+            "ARM list done"
         );
-    }
-
-    // VMSS instances, only for scale sets that nodes use and that exist.
-    let scale_sets: Vec<(String, String)> = world
-        .resources
-        .values()
-        .filter(|r| {
-            r.type_is(ArmKind::VirtualMachineScaleSets.arm_type())
-                && wanted_scale_sets.contains(&id_key(&r.id))
-        })
-        .filter_map(|r| Some((r.subscription()?, r.id.clone())))
-        .collect();
-    let reqs: Vec<(String, String)> = scale_sets
-        .iter()
-        .map(|(s, id)| {
-            (
-                s.clone(),
-                format!("{id}/virtualMachines?api-version={COMPUTE_API}"),
-            )
-        })
-        .collect();
-    let results = list_many(arm, &reqs).await;
-    for ((sub, id), r) in scale_sets.into_iter().zip(results) {
         if let Some(e) = r.error {
-            gaps.push(Gap {
-                scope: GapScope::Arm {
-                    subscription: sub.clone(),
-                    kind: ArmKind::VmssVirtualMachines,
-                    detail: Some(id.clone()),
-                },
-                cause: e,
-            });
+            gaps.push(job.gap(e));
         }
-        add_resources(&mut world, r.items, &format!("arm/{sub}/vmss-instances.json"));
-    }
-
-    // Network usages per (subscription, location) holding resources.
-    let locations: BTreeSet<(String, String)> = world
-        .resources
-        .values()
-        .filter_map(|r| {
-            Some((
-                r.subscription()?.to_ascii_lowercase(),
-                r.location()?.to_ascii_lowercase().replace(' ', ""),
-            ))
-        })
-        .collect();
-    let reqs: Vec<(String, String)> = locations
-        .iter()
-        .map(|(s, l)| {
-            (s.clone(), format!("/subscriptions/{s}/providers/Microsoft.Network/locations/{l}/usages?api-version={NETWORK_API}"))
-        })
-        .collect();
-    let results = list_many(arm, &reqs).await;
-    for ((sub, loc), r) in locations.into_iter().zip(results) {
-        if let Some(e) = r.error {
-            gaps.push(Gap {
-                scope: GapScope::Arm {
-                    subscription: sub.clone(),
-                    kind: ArmKind::Usages,
-                    detail: Some(loc.clone()),
-                },
-                cause: e,
-            });
-        }
-        // Rows whose id lacks the scope get a synthetic one, so they can be told apart.
-        let items = r
-            .items
-            .into_iter()
-            .map(|mut v| {
-                if v.get("id").and_then(Value::as_str).is_none_or(str::is_empty)
-                    && let (Some(name), Value::Object(o)) = (str_at(&v, &["name", "value"]), &mut v)
-                {
-                    o.insert(
-                        "id".into(),
-                        Value::String(format!(
-                            "/subscriptions/{sub}/providers/Microsoft.Network/locations/{loc}/usages/{name}"
-                        )),
-                    );
+        let added = match &job {
+            Job::List(sub, kind) => {
+                let added = add_resources(
+                    &mut world,
+                    r.items,
+                    &format!("arm/{sub}/{}.json", kind.arm_type().replace('/', "_")),
+                );
+                if *kind == ArmKind::VirtualMachineScaleSets {
+                    // VMSS instances, only for scale sets that nodes use and that exist.
+                    for key in added.iter().filter(|k| wanted_scale_sets.contains(*k)) {
+                        if let Some(r) = world.resources.get(key)
+                            && r.type_is(ArmKind::VirtualMachineScaleSets.arm_type())
+                            && let Some(s) = r.subscription()
+                        {
+                            pending.push(run(Job::Instances(s, r.id.clone())));
+                        }
+                    }
                 }
-                v
-            })
-            .collect();
-        add_resources(&mut world, items, &format!("arm/{sub}/usages-{loc}.json"));
+                added
+            }
+            Job::Instances(sub, _) => {
+                add_resources(&mut world, r.items, &format!("arm/{sub}/vmss-instances.json"))
+            }
+            Job::Usages(sub, loc) => {
+                // Rows whose id lacks the scope get a synthetic one, so they can be told apart.
+                let items = r
+                    .items
+                    .into_iter()
+                    .map(|mut v| {
+                        if v.get("id").and_then(Value::as_str).is_none_or(str::is_empty)
+                            && let (Some(name), Value::Object(o)) = (str_at(&v, &["name", "value"]), &mut v)
+                        {
+                            o.insert(
+                                "id".into(),
+                                Value::String(format!(
+                                    "/subscriptions/{sub}/providers/Microsoft.Network/locations/{loc}/usages/{name}"
+                                )),
+                            );
+                        }
+                        v
+                    })
+                    .collect();
+                add_resources(&mut world, items, &format!("arm/{sub}/usages-{loc}.json"));
+                // Usage rows hold no resources: they add no location.
+                Vec::new()
+            }
+        };
+        // Network usages per (subscription, location) holding resources, each asked for once.
+        for key in &added {
+            if let Some(r) = world.resources.get(key)
+                && let (Some(sub), Some(loc)) = (r.subscription(), r.location())
+            {
+                let at = (
+                    sub.to_ascii_lowercase(),
+                    loc.to_ascii_lowercase().replace(' ', ""),
+                );
+                if usage_locations.insert(at.clone()) {
+                    pending.push(run(Job::Usages(at.0, at.1)));
+                }
+            }
+        }
     }
+    tracing::info!(
+        lists,
+        subscriptions = subscriptions.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "ARM collection done"
+    );
 
     gaps.sort();
     world.meta.gaps = gaps.into_iter().map(gap_value).collect();
@@ -475,6 +513,130 @@ mod tests {
         let inv = crate::snapshot::inventory_from_world(&w);
         assert!(!inv.arm_complete("s1", ArmKind::LoadBalancers));
         assert!(!inv.clusters[0].is_complete(K8sKind::Pods));
+    }
+
+    /// Holds the NIC list until the usages list is asked for: only a pipelined plan (usages asked
+    /// for as soon as the scale set list shows a location) finishes.
+    struct Gated {
+        inner: Fake,
+        gate: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl ArmSource for Gated {
+        async fn list(&self, s: Option<&str>, p: &str) -> RawList {
+            if p.contains("/usages") {
+                self.gate.notify_one();
+            }
+            if p.contains("networkInterfaces") {
+                self.gate.notified().await;
+            }
+            self.inner.list(s, p).await
+        }
+    }
+
+    #[tokio::test]
+    async fn later_lists_start_before_slow_lists_finish() {
+        let ss = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/np";
+        let vm0 = json!({"id": format!("{ss}/virtualMachines/0"), "location": "westeurope"});
+        let mut lists = BTreeMap::new();
+        lists.insert(
+            "/subscriptions/s1/providers/microsoft.compute/virtualmachinescalesets".to_string(),
+            RawList { items: vec![json!({"id": ss, "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope"})], error: None },
+        );
+        lists.insert(
+            format!("{ss}/virtualMachines").to_ascii_lowercase(),
+            RawList {
+                items: vec![vm0],
+                error: None,
+            },
+        );
+        let fake = Gated {
+            inner: Fake {
+                lists,
+                asked: Mutex::new(Vec::new()),
+            },
+            gate: tokio::sync::Notify::new(),
+        };
+        let node = json!({"kind": "Node", "metadata": {"name": "n0"}, "spec": {"providerID": format!("azure://{ss}/virtualMachines/0")}});
+        let listing = ClusterListing {
+            name: "c1".into(),
+            objects: vec![node],
+            ..Default::default()
+        };
+        // A sequential plan would wait for the NIC list forever; the timeout only turns that
+        // hang into a failure.
+        let w = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            collect(&fake, vec![listing], &CollectOptions::default()),
+        )
+        .await
+        .expect("usages must be asked for while the NIC list is still running");
+        let asked = fake.inner.asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 9, "the same plan as before: {asked:#?}");
+        let usages = asked.iter().position(|p| p.contains("/usages")).unwrap();
+        let nics = asked
+            .iter()
+            .position(|p| p.contains("networkInterfaces"))
+            .unwrap();
+        // `Gated` records the NIC list only once it is released.
+        assert!(
+            usages < nics,
+            "usages were asked for while the NIC list was held: {asked:#?}"
+        );
+        assert!(w.meta.gaps.is_empty(), "{:?}", w.meta.gaps);
+        assert!(
+            w.resources
+                .contains_key(&id_key(&format!("{ss}/virtualMachines/0")))
+        );
+    }
+
+    #[tokio::test]
+    async fn each_location_is_asked_for_once_per_subscription() {
+        // Two lists show the same location (spelt two ways) and a second location: two usages lists.
+        let rg = "/subscriptions/s1/resourceGroups/rg/providers";
+        let mut lists = BTreeMap::new();
+        lists.insert(
+            "/subscriptions/s1/providers/microsoft.network/publicipaddresses".to_string(),
+            RawList { items: vec![
+                json!({"id": format!("{rg}/Microsoft.Network/publicIPAddresses/a"), "location": "westeurope"}),
+                json!({"id": format!("{rg}/Microsoft.Network/publicIPAddresses/b"), "location": "East US"}),
+            ], error: None },
+        );
+        lists.insert(
+            "/subscriptions/s1/providers/microsoft.network/loadbalancers".to_string(),
+            RawList { items: vec![json!({"id": format!("{rg}/Microsoft.Network/loadBalancers/k"), "location": "WestEurope"})], error: None },
+        );
+        lists.insert(
+            "/subscriptions/s1/providers/microsoft.network/locations/eastus/usages".to_string(),
+            RawList {
+                items: vec![json!({"name": {"value": "PublicIPAddresses"}, "currentValue": 1, "limit": 10})],
+                error: None,
+            },
+        );
+        let fake = Fake {
+            lists,
+            asked: Mutex::new(Vec::new()),
+        };
+        let opts = CollectOptions {
+            subscriptions: vec!["s1".into()],
+            ..Default::default()
+        };
+        let w = collect(&fake, vec![], &opts).await;
+        let asked = fake.asked.lock().unwrap().clone();
+        let mut usages: Vec<&String> = asked.iter().filter(|p| p.contains("/usages")).collect();
+        usages.sort();
+        assert_eq!(usages.len(), 2, "{asked:#?}");
+        assert!(usages[0].contains("/locations/eastus/usages"));
+        assert!(usages[1].contains("/locations/westeurope/usages"));
+        // No discovery (a subscription was given), no VMSS instances (no node names a scale set).
+        assert_eq!(asked.len(), 7 + 2, "{asked:#?}");
+        assert!(
+            w.resources.contains_key(&id_key(
+                "/subscriptions/s1/providers/Microsoft.Network/locations/eastus/usages/PublicIPAddresses"
+            )),
+            "usage rows without an id get one"
+        );
     }
 
     #[test]

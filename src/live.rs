@@ -116,7 +116,13 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
     // Kubernetes: every cluster concurrently; a cluster that cannot be reached is a gap, not an error.
     step(&pb, "listing Kubernetes clusters");
     let targets = crate::kube::targets(&live.kube).await?;
+    let k8s_started = std::time::Instant::now();
     let listings = join_all(targets.iter().map(crate::kube::list_cluster)).await;
+    tracing::info!(
+        clusters = targets.len(),
+        elapsed_ms = k8s_started.elapsed().as_millis() as u64,
+        "Kubernetes listing done"
+    );
     let mut k8s_requests = 0;
     let mut clusters = Vec::new();
     let hints: Vec<ClusterHint> = cfg.clusters.clone();

@@ -280,6 +280,10 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
                 let Ok((tcp, _peer)) = accepted else { continue };
+                // Without TCP_NODELAY a response's last small segment waits for the client's
+                // delayed ACK (40 ms on Linux): every multi-segment page would cost 40 ms more
+                // than `latency_ms`, and benchmarks would measure Nagle, not the client.
+                let _ = tcp.set_nodelay(true);
                 let tls = tls.clone();
                 let svc = TowerToHyperService::new(router.clone());
                 conns.spawn(async move {
