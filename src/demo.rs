@@ -64,8 +64,8 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
             &r.tenant_id,
             "--client-id",
             &r.client_id,
-            "--client-secret",
-            &r.client_secret,
+            // `=` form: generated secrets may start with '-'.
+            &format!("--client-secret={}", r.client_secret),
             "--arm-endpoint",
             &r.arm_endpoint,
             "--authority-host",

@@ -236,3 +236,27 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Entra ID secrets may start with '-': the flag takes them as values, not as options.
+#[test]
+fn a_secret_starting_with_a_dash_is_a_value() {
+    let d = demo();
+    let out = azaudit()
+        .args([
+            "audit",
+            "--client-secret",
+            "-Kx8Q~abc",
+            "--snapshot",
+            d.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

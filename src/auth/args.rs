@@ -61,13 +61,13 @@ pub struct AuthArgs {
     #[arg(long, env = "AZURE_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
     /// Client secret (prefer the environment variable: flags show in `ps`).
-    #[arg(long, env = "AZURE_CLIENT_SECRET", hide_env_values = true, value_parser = parse_secret, value_name = "SECRET")]
+    #[arg(long, env = "AZURE_CLIENT_SECRET", hide_env_values = true, allow_hyphen_values = true, value_parser = parse_secret, value_name = "SECRET")]
     pub client_secret: Option<Secret>,
     /// Certificate for a service principal: PEM (certificate + PKCS#8 or PKCS#1 RSA key) or PFX.
     #[arg(long, env = "AZURE_CLIENT_CERTIFICATE_PATH", value_name = "FILE")]
     pub client_certificate: Option<PathBuf>,
     /// Password of a PFX certificate.
-    #[arg(long, env = "AZURE_CLIENT_CERTIFICATE_PASSWORD", hide_env_values = true, value_parser = parse_secret, value_name = "PASSWORD")]
+    #[arg(long, env = "AZURE_CLIENT_CERTIFICATE_PASSWORD", hide_env_values = true, allow_hyphen_values = true, value_parser = parse_secret, value_name = "PASSWORD")]
     pub client_certificate_password: Option<Secret>,
     /// Send the certificate chain (x5c) with certificate assertions (subject name / issuer auth).
     #[arg(long, env = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", value_parser = clap::builder::BoolishValueParser::new())]
@@ -94,7 +94,7 @@ pub struct AuthArgs {
     #[arg(long, env = "IDENTITY_ENDPOINT", value_name = "URL")]
     pub identity_endpoint: Option<String>,
     /// App Service / Functions identity header (set by the platform).
-    #[arg(long, env = "IDENTITY_HEADER", hide_env_values = true, value_parser = parse_secret, value_name = "VALUE")]
+    #[arg(long, env = "IDENTITY_HEADER", hide_env_values = true, allow_hyphen_values = true, value_parser = parse_secret, value_name = "VALUE")]
     pub identity_header: Option<Secret>,
     /// Azure cloud: AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud.
     #[arg(long, value_name = "NAME")]
