@@ -69,6 +69,12 @@ pub struct Context<'a> {
     pub vmss_listed: BTreeSet<String>,
     /// Call statistics of the run that collected the inventory (live runs only).
     pub stats: Option<&'a crate::report::CallStats>,
+    /// Services (as (cluster index, service index)) that ask for or hold an address, and that
+    /// ask for a PIP name (lowercased): built once, read once per public IP.
+    requests_by_ip: HashMap<String, BTreeSet<(usize, usize)>>,
+    requests_by_pip_name: HashMap<String, BTreeSet<(usize, usize)>>,
+    /// Private IPs of every listed NIC (IP-based pool members are checked against them).
+    pub nic_private_ips: BTreeSet<String>,
 }
 
 pub fn key(id: &str) -> String {
@@ -83,7 +89,35 @@ impl<'a> Context<'a> {
         let vmss_by_id = inv.vmss.iter().map(|v| (key(&v.id), v)).collect();
         let vmss_vms_by_id = inv.vmss_vms.iter().map(|v| (key(&v.id), v)).collect();
         let vmss_listed = inv.vmss_vms.iter().map(|v| key(&v.vmss_id)).collect();
-        let clusters = inv.clusters.iter().map(|c| cluster_view(inv, c)).collect();
+        let clusters: Vec<ClusterView> = inv.clusters.iter().map(|c| cluster_view(inv, c)).collect();
+        let mut requests_by_ip: HashMap<String, BTreeSet<(usize, usize)>> = HashMap::new();
+        let mut requests_by_pip_name: HashMap<String, BTreeSet<(usize, usize)>> = HashMap::new();
+        for (ci, cv) in clusters.iter().enumerate() {
+            for (si, s) in cv.cluster.services.iter().enumerate() {
+                let held = s
+                    .is_load_balancer()
+                    .then_some(&s.ingress_ips)
+                    .into_iter()
+                    .flatten();
+                for ip in conventions::requested_ips(s)
+                    .into_iter()
+                    .chain(held.map(String::as_str))
+                {
+                    requests_by_ip.entry(ip.to_string()).or_default().insert((ci, si));
+                }
+                for n in conventions::requested_pip_names(s) {
+                    requests_by_pip_name
+                        .entry(n.to_ascii_lowercase())
+                        .or_default()
+                        .insert((ci, si));
+                }
+            }
+        }
+        let nic_private_ips = inv
+            .nics
+            .iter()
+            .flat_map(|n| n.ip_configs.iter().filter_map(|c| c.private_ip.clone()))
+            .collect();
         Context {
             inv,
             clusters,
@@ -94,6 +128,9 @@ impl<'a> Context<'a> {
             vmss_vms_by_id,
             vmss_listed,
             stats: None,
+            requests_by_ip,
+            requests_by_pip_name,
+            nic_private_ips,
         }
     }
 
@@ -116,22 +153,18 @@ impl<'a> Context<'a> {
     /// Every Service (of any cluster) that asks for this PIP: by IP (`loadBalancerIP`, the
     /// ipv4/ipv6 annotations) or by name (`azure-pip-name(-ipv6)`), or that holds its IP as ingress.
     pub fn services_requesting_pip(&self, pip: &PublicIp) -> Vec<String> {
-        let mut out = Vec::new();
-        for cv in &self.clusters {
-            for s in &cv.cluster.services {
-                let by_ip = pip.ip_address.as_deref().is_some_and(|ip| {
-                    conventions::requested_ips(s).contains(&ip)
-                        || (s.is_load_balancer() && s.ingress_ips.iter().any(|i| i == ip))
-                });
-                let by_name = conventions::requested_pip_names(s)
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(&pip.name));
-                if by_ip || by_name {
-                    out.push(format!("{}/{}", cv.cluster.name, s.key()));
-                }
-            }
-        }
-        out
+        let by_ip = pip
+            .ip_address
+            .as_deref()
+            .and_then(|ip| self.requests_by_ip.get(ip));
+        let by_name = self.requests_by_pip_name.get(&pip.name.to_ascii_lowercase());
+        let hits: BTreeSet<(usize, usize)> = by_ip.into_iter().chain(by_name).flatten().copied().collect();
+        hits.into_iter()
+            .map(|(ci, si)| {
+                let c = self.clusters[ci].cluster;
+                format!("{}/{}", c.name, c.services[si].key())
+            })
+            .collect()
     }
 
     /// The subscription is one the audit listed (so absence from the inventory means absence).

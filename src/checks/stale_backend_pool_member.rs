@@ -106,11 +106,7 @@ fn check(ctx: &Context, out: &mut Vec<Finding>) {
                             continue;
                         };
                         let Ok(addr) = ip.parse::<IpAddr>() else { continue };
-                        let on_nic = ctx
-                            .inv
-                            .nics
-                            .iter()
-                            .any(|n| n.ip_configs.iter().any(|c| c.private_ip.as_deref() == Some(ip)));
+                        let on_nic = ctx.nic_private_ips.contains(ip);
                         if !node_ips.contains(&addr) && !on_nic {
                             stale.push(format!("{} ({ip})", a.name.as_deref().unwrap_or("address")));
                         }
