@@ -14,9 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use azaudit_world::{
-    ArmResource, ClusterMeta, ClusterObjects, ResourceId, SubscriptionMeta, World, WorldMeta, id_key,
-};
+use azaudit_world::{ArmResource, ClusterMeta, ClusterObjects, SubscriptionMeta, World, WorldMeta, id_key};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
@@ -143,21 +141,10 @@ pub fn redact_cloud_config(text: &str) -> String {
 fn add_resources(world: &mut World, items: Vec<Value>, source: &str) -> Vec<String> {
     let mut added = Vec::with_capacity(items.len());
     for item in items {
-        let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_string) else {
+        // Same derivation as a snapshot's loader, so live and offline see the same types.
+        let Ok((id, type_, item)) = azaudit_world::normalise_arm(item) else {
             continue;
         };
-        let type_ = item
-            .get("type")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| {
-                if item.get("currentValue").is_some() {
-                    Some(azaudit_world::USAGE_TYPE.to_string())
-                } else {
-                    ResourceId::parse(&id).and_then(|p| p.full_type())
-                }
-            })
-            .unwrap_or_default();
         let key = id_key(&id);
         world.resources.insert(
             key.clone(),

@@ -402,8 +402,10 @@ fn fix_az_keys(v: &mut Value) {
     }
 }
 
-/// Returns `(id, type, normalised value)`.
-fn normalise_arm(item: Value) -> Result<(String, String, Value), String> {
+/// Returns `(id, type, normalised value)`: the one place an ARM item gets its type (declared,
+/// or derived from its id; usage rows have none) and `az`'s flattened shape is nested. Used by
+/// the loader and by azaudit's live collector, so both see the same resources.
+pub fn normalise_arm(item: Value) -> Result<(String, String, Value), String> {
     let Value::Object(mut o) = item else {
         return Err("not a JSON object".into());
     };
