@@ -18,6 +18,7 @@ use azaudit_world::{ArmResource, ClusterMeta, ClusterObjects, SubscriptionMeta, 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::conventions::{DEFAULT_CLUSTER_NAME, ProviderId};
 use crate::inventory::json::str_at;
@@ -38,7 +39,9 @@ pub trait ArmSource: Send + Sync {
 
 #[derive(Debug, Default, Clone)]
 pub struct RawList {
-    pub items: Vec<Value>,
+    /// Each item as JSON text (`azaudit_world::raw`): a list of 100,000 items held as trees
+    /// would cost 7–8 times as much memory.
+    pub items: Vec<Box<RawValue>>,
     pub error: Option<String>,
 }
 
@@ -138,23 +141,15 @@ pub fn redact_cloud_config(text: &str) -> String {
 }
 
 /// Adds list items to the world; returns the keys of those added (items without an id are skipped).
-fn add_resources(world: &mut World, items: Vec<Value>, source: &str) -> Vec<String> {
+fn add_resources(world: &mut World, items: Vec<Box<RawValue>>, source: &str) -> Vec<String> {
     let mut added = Vec::with_capacity(items.len());
     for item in items {
         // Same derivation as a snapshot's loader, so live and offline see the same types.
-        let Ok((id, type_, item)) = azaudit_world::normalise_arm(item) else {
+        let Ok(resource) = ArmResource::from_raw(item, PathBuf::from(source)) else {
             continue;
         };
-        let key = id_key(&id);
-        world.resources.insert(
-            key.clone(),
-            ArmResource {
-                id,
-                type_,
-                value: item,
-                source: PathBuf::from(source),
-            },
-        );
+        let key = id_key(&resource.id);
+        world.resources.insert(key.clone(), resource);
         added.push(key);
     }
     added
@@ -314,6 +309,7 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
             });
         }
         for s in r.items {
+            let s: Value = serde_json::from_str(s.get()).unwrap_or(Value::Null);
             if let Some(id) = str_at(&s, &["subscriptionId"]) {
                 world.meta.subscriptions.push(SubscriptionMeta {
                     display_name: str_at(&s, &["displayName"]),
@@ -390,7 +386,8 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
                 let items = r
                     .items
                     .into_iter()
-                    .map(|mut v| {
+                    .map(|raw| {
+                        let mut v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
                         if v.get("id").and_then(Value::as_str).is_none_or(str::is_empty)
                             && let (Some(name), Value::Object(o)) = (str_at(&v, &["name", "value"]), &mut v)
                         {
@@ -401,7 +398,7 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
                                 )),
                             );
                         }
-                        v
+                        azaudit_world::raw::to_raw(&v)
                     })
                     .collect();
                 add_resources(&mut world, items, &format!("arm/{sub}/usages-{loc}.json"));
@@ -439,6 +436,10 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raws(items: Vec<Value>) -> Vec<Box<RawValue>> {
+        items.iter().map(azaudit_world::raw::to_raw).collect()
+    }
     use serde_json::json;
     use std::sync::Mutex;
 
@@ -464,12 +465,12 @@ mod tests {
         let mut lists = BTreeMap::new();
         lists.insert(
             "/subscriptions/s1/providers/microsoft.compute/virtualmachinescalesets".to_string(),
-            RawList { items: vec![json!({"id": ss, "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope"})], error: None },
+            RawList { items: raws(vec![json!({"id": ss, "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope"})]), error: None },
         );
         lists.insert(
             "/subscriptions/s1/providers/microsoft.network/loadbalancers".to_string(),
             RawList {
-                items: vec![],
+                items: raws(vec![]),
                 error: Some("403 AuthorizationFailed".into()),
             },
         );
@@ -529,12 +530,12 @@ mod tests {
         let mut lists = BTreeMap::new();
         lists.insert(
             "/subscriptions/s1/providers/microsoft.compute/virtualmachinescalesets".to_string(),
-            RawList { items: vec![json!({"id": ss, "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope"})], error: None },
+            RawList { items: raws(vec![json!({"id": ss, "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope"})]), error: None },
         );
         lists.insert(
             format!("{ss}/virtualMachines").to_ascii_lowercase(),
             RawList {
-                items: vec![vm0],
+                items: raws(vec![vm0]),
                 error: None,
             },
         );
@@ -585,19 +586,21 @@ mod tests {
         let mut lists = BTreeMap::new();
         lists.insert(
             "/subscriptions/s1/providers/microsoft.network/publicipaddresses".to_string(),
-            RawList { items: vec![
+            RawList { items: raws(vec![
                 json!({"id": format!("{rg}/Microsoft.Network/publicIPAddresses/a"), "location": "westeurope"}),
                 json!({"id": format!("{rg}/Microsoft.Network/publicIPAddresses/b"), "location": "East US"}),
-            ], error: None },
+            ]), error: None },
         );
         lists.insert(
             "/subscriptions/s1/providers/microsoft.network/loadbalancers".to_string(),
-            RawList { items: vec![json!({"id": format!("{rg}/Microsoft.Network/loadBalancers/k"), "location": "WestEurope"})], error: None },
+            RawList { items: raws(vec![json!({"id": format!("{rg}/Microsoft.Network/loadBalancers/k"), "location": "WestEurope"})]), error: None },
         );
         lists.insert(
             "/subscriptions/s1/providers/microsoft.network/locations/eastus/usages".to_string(),
             RawList {
-                items: vec![json!({"name": {"value": "PublicIPAddresses"}, "currentValue": 1, "limit": 10})],
+                items: raws(vec![
+                    json!({"name": {"value": "PublicIPAddresses"}, "currentValue": 1, "limit": 10}),
+                ]),
                 error: None,
             },
         );

@@ -268,7 +268,12 @@ fn no_cache() -> ArmOptions {
 fn ids_of(out: &ListOutcome) -> Vec<String> {
     out.items
         .iter()
-        .map(|v| v["id"].as_str().unwrap().to_string())
+        .map(|v| {
+            serde_json::from_str::<Value>(v.get()).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -907,7 +912,10 @@ async fn lists_outside_subscriptions_and_bad_paths() {
     let arm = env.client(&env.contributor(), no_cache());
     let subs = arm.list_in(None, "/subscriptions?api-version=2022-12-01").await;
     assert!(subs.is_complete(), "{:?}", subs.error);
-    assert_eq!(subs.items[0]["subscriptionId"], SUB);
+    assert_eq!(
+        serde_json::from_str::<Value>(subs.items[0].get()).unwrap()["subscriptionId"],
+        SUB
+    );
     assert!(
         arm.stats().lowest_remaining_reads.is_empty(),
         "tenant reads are not a subscription's"

@@ -279,12 +279,7 @@ impl Env {
     }
 
     fn get(&self, id: &str) -> Option<Value> {
-        self.state()
-            .world
-            .read()
-            .unwrap()
-            .get(id)
-            .map(|r| r.value.clone())
+        self.state().world.read().unwrap().get(id).map(|r| r.value())
     }
 
     fn with_world(&self, f: impl FnOnce(&mut World)) {
@@ -478,16 +473,16 @@ fn invariant_user_created_nat_prefix_and_requested_public_ips_are_never_touched(
     );
     world.resources.insert(
         id_key(&prefixed),
-        azaudit_world::ArmResource {
-            id: prefixed.clone(),
-            type_: "Microsoft.Network/publicIPAddresses".into(),
-            value: json!({"id": prefixed, "name": format!("{tag}-prefixed-orphan"), "type": "Microsoft.Network/publicIPAddresses",
+        azaudit_world::ArmResource::new(
+            prefixed.clone(),
+            "Microsoft.Network/publicIPAddresses".into(),
+            &json!({"id": prefixed, "name": format!("{tag}-prefixed-orphan"), "type": "Microsoft.Network/publicIPAddresses",
                 "location": "northeurope", "etag": "W/\"prefixed-1\"", "sku": {"name": "Standard"},
                 "tags": {"k8s-azure-service": "default/gone-long-ago", "k8s-azure-cluster-name": tag},
                 "properties": {"ipAddress": "20.50.99.1", "publicIPAllocationMethod": "Static",
                                "publicIPPrefix": {"id": format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/publicIPPrefixes/{tag}-prefix")}}}),
-            source: "arm/extra.json".into(),
-        },
+            "arm/extra.json".into(),
+        ),
     );
     let lookalikes: Vec<Value> =
         serde_json::from_slice(&std::fs::read(w.path().join("lookalikes.json")).unwrap()).unwrap();
@@ -658,19 +653,23 @@ fn invariant_a_plan_older_than_its_resources_does_nothing_to_what_changed() {
     // a rule of their own in the NSG. Each change gets a new ETag, as in ARM.
     env.with_world(|world| {
         let pip_r = world.resources.get_mut(&id_key(&target(&pip))).unwrap();
-        pip_r.value["tags"]["owner"] = json!("team-a");
-        pip_r.value["etag"] = json!("W/\"changed-by-someone\"");
+        pip_r.edit(|v| {
+            v["tags"]["owner"] = json!("team-a");
+            v["etag"] = json!("W/\"changed-by-someone\"");
+        });
         let lb = world.resources.get_mut(&id_key(&target(&frontend))).unwrap();
-        lb.value["tags"]["cost-center"] = json!("42");
-        lb.value["etag"] = json!("W/\"changed-by-someone-else\"");
+        lb.edit(|v| {
+            v["tags"]["cost-center"] = json!("42");
+            v["etag"] = json!("W/\"changed-by-someone-else\"");
+        });
         let nsg = world.resources.get_mut(&id_key(&target(&nsg_action))).unwrap();
-        nsg.value["properties"]["securityRules"]
+        nsg.edit(|v| v["properties"]["securityRules"]
             .as_array_mut()
             .unwrap()
             .push(json!({"name": "allow-office", "properties": {"priority": 3000, "direction": "Inbound", "access": "Allow",
                 "protocol": "Tcp", "sourceAddressPrefix": "203.0.113.0/24", "sourcePortRange": "*",
-                "destinationAddressPrefix": "*", "destinationPortRange": "22"}}));
-        nsg.value["etag"] = json!("W/\"changed-too\"");
+                "destinationAddressPrefix": "*", "destinationPortRange": "22"}})));
+        nsg.edit(|v| v["etag"] = json!("W/\"changed-too\""));
     });
     // And someone decides, after the plan, to keep another address: a suppression in the config.
     let kept = actions(&plan)
@@ -977,14 +976,14 @@ fn locks_and_in_use_refusals_are_reported_plainly_and_never_retried() {
         );
         world.resources.insert(
             id_key(&nic),
-            azaudit_world::ArmResource {
-                id: nic.clone(),
-                type_: "Microsoft.Network/networkInterfaces".into(),
-                value: json!({"id": nic, "name": "jumpbox-nic", "type": "Microsoft.Network/networkInterfaces", "location": "northeurope",
+            azaudit_world::ArmResource::new(
+                nic.clone(),
+                "Microsoft.Network/networkInterfaces".into(),
+                &json!({"id": nic, "name": "jumpbox-nic", "type": "Microsoft.Network/networkInterfaces", "location": "northeurope",
                     "properties": {"ipConfigurations": [{"name": "ipconfig1", "id": format!("{nic}/ipConfigurations/ipconfig1"),
                         "properties": {"privateIPAddress": "10.99.0.4", "publicIPAddress": {"id": in_use}}}]}}),
-                source: "arm/extra.json".into(),
-            },
+                "arm/extra.json".into(),
+            ),
         );
     });
     let r = env.apply("plan.json", &["--yes"]);

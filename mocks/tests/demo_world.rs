@@ -137,12 +137,12 @@ fn find_by_id<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
 /// Resolves an ARM id to its object: a resource, a usage row, or a sub-resource of the nearest
 /// enclosing resource in the world (a VMSS NIC's IP configuration lives in the NIC, which is
 /// itself nested under the scale set's id).
-fn arm_object<'a>(w: &'a World, id: &str) -> Option<&'a Value> {
+fn arm_object(w: &World, id: &str) -> Option<Value> {
     ResourceId::parse(id)?;
     let mut prefix = id.trim_end_matches('/');
     loop {
         if let Some(r) = w.get(prefix) {
-            return find_by_id(&r.value, id);
+            return find_by_id(&r.value(), id).cloned();
         }
         // Drop the last `/<type>/<name>` pair.
         let cut = prefix.rfind('/')?;
@@ -233,13 +233,13 @@ fn svc_ref(cluster: &str, svc: &Value) -> String {
 }
 
 /// One cluster as world.json describes it, with its two managed load balancers.
-struct ClusterLbs<'a> {
+struct ClusterLbs {
     name: String,
-    external: &'a Value,
-    internal: &'a Value,
+    external: Value,
+    internal: Value,
 }
 
-fn cluster_lbs(w: &World) -> Vec<ClusterLbs<'_>> {
+fn cluster_lbs(w: &World) -> Vec<ClusterLbs> {
     w.meta
         .clusters
         .iter()
@@ -249,7 +249,7 @@ fn cluster_lbs(w: &World) -> Vec<ClusterLbs<'_>> {
             let rg = c.resource_group.as_deref().expect("resource_group");
             let lb = |name: &str| {
                 let id = format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{name}");
-                &w.get(&id).unwrap_or_else(|| panic!("managed LB {id} of {}", c.name)).value
+                w.get(&id).unwrap_or_else(|| panic!("managed LB {id} of {}", c.name)).value()
             };
             ClusterLbs {
                 name: c.name.clone(),
@@ -266,7 +266,7 @@ fn frontend_ip(w: &World, fip: &Value) -> Option<String> {
         return Some(ip.to_string());
     }
     let pip = str_at(fip, &["properties", "publicIPAddress", "id"])?;
-    str_at(&w.get(pip)?.value, &["properties", "ipAddress"]).map(str::to_string)
+    str_at(&w.get(pip)?.value(), &["properties", "ipAddress"]).map(str::to_string)
 }
 
 #[test]
@@ -417,7 +417,7 @@ fn live_services_have_their_frontends() {
         // address -> (frontend name, on the internal LB?)
         let mut by_ip: BTreeMap<String, (String, bool)> = BTreeMap::new();
         let mut names: Vec<(String, String)> = Vec::new();
-        for (lb, internal) in [(c.external, false), (c.internal, true)] {
+        for (lb, internal) in [(&c.external, false), (&c.internal, true)] {
             for fip in array_at(lb, &["properties", "frontendIPConfigurations"]) {
                 let name = fip["name"].as_str().expect("frontend name").to_string();
                 let id = fip["id"].as_str().expect("frontend id").to_string();
@@ -472,7 +472,7 @@ fn live_services_have_their_frontends() {
         for svc in services.iter().filter(|s| !ingress_ips(s).is_empty()) {
             let base = base_name(str_at(svc, &["metadata", "uid"]).expect("uid"));
             let internal = is_internal(svc);
-            let lb = if internal { c.internal } else { c.external };
+            let lb = if internal { &c.internal } else { &c.external };
             let rules = array_at(lb, &["properties", "loadBalancingRules"]);
             let dual = array_at(svc, &["spec", "ipFamilies"]).len() == 2;
             for port in array_at(svc, &["spec", "ports"]) {
@@ -514,7 +514,7 @@ fn live_services_have_their_frontends() {
 fn load_balancer_references_resolve() {
     let w = load();
     for lb in w.of_type("Microsoft.Network/loadBalancers") {
-        let p = &lb.value["properties"];
+        let p = &lb.value()["properties"];
         let own: BTreeSet<String> = [
             "frontendIPConfigurations",
             "backendAddressPools",
@@ -541,7 +541,8 @@ fn load_balancer_references_resolve() {
         for fip in array_at(p, &["frontendIPConfigurations"]) {
             if let Some(pip) = str_at(fip, &["properties", "publicIPAddress", "id"]) {
                 let pip = w.get(pip).unwrap_or_else(|| panic!("{pip} missing"));
-                let back = str_at(&pip.value, &["properties", "ipConfiguration", "id"]);
+                let pip_value = pip.value();
+                let back = str_at(&pip_value, &["properties", "ipConfiguration", "id"]);
                 assert_eq!(
                     back.map(id_key),
                     fip["id"].as_str().map(id_key),
@@ -556,7 +557,7 @@ fn load_balancer_references_resolve() {
             for member in array_at(pool, &["properties", "backendIPConfigurations"]) {
                 let id = member["id"].as_str().expect("member id");
                 let ipc = arm_object(&w, id).unwrap_or_else(|| panic!("{pool_id}: member {id} missing"));
-                let listed = array_at(ipc, &["properties", "loadBalancerBackendAddressPools"])
+                let listed = array_at(&ipc, &["properties", "loadBalancerBackendAddressPools"])
                     .iter()
                     .any(|x| x["id"].as_str().map(id_key) == Some(id_key(pool_id)));
                 assert!(listed, "{id} does not list {pool_id}");
@@ -583,7 +584,7 @@ fn ownership_tags_and_nsg_destinations_point_at_live_services() {
         .collect();
     // PIPs tagged with Services (current or legacy key): the Services exist, but for the plant.
     for pip in w.of_type("Microsoft.Network/publicIPAddresses") {
-        let tags = &pip.value["tags"];
+        let tags = &pip.value()["tags"];
         let Some(list) = tags["k8s-azure-service"].as_str().or(tags["service"].as_str()) else {
             continue;
         };
@@ -595,7 +596,7 @@ fn ownership_tags_and_nsg_destinations_point_at_live_services() {
         );
         if any_live {
             assert!(
-                pip.value["properties"]["ipConfiguration"]["id"].is_string(),
+                pip.value()["properties"]["ipConfiguration"]["id"].is_string(),
                 "{} unattached",
                 pip.id
             );
@@ -603,7 +604,7 @@ fn ownership_tags_and_nsg_destinations_point_at_live_services() {
     }
     // Provider-managed NSG rules: destinations are live ingress IPs; legacy ones are planted.
     for nsg in w.of_type("Microsoft.Network/networkSecurityGroups") {
-        for rule in array_at(&nsg.value, &["properties", "securityRules"]) {
+        for rule in array_at(&nsg.value(), &["properties", "securityRules"]) {
             let name = rule["name"].as_str().unwrap_or_default();
             let id = rule["id"].as_str().unwrap_or_default();
             if is_service_base_name(name) || name.starts_with("shared-") {
@@ -640,7 +641,7 @@ fn healthy_services_have_ready_endpoints_and_nsg_rules() {
             if nsg.resource_group().as_deref() != c.resource_group.as_deref() {
                 continue;
             }
-            for rule in array_at(&nsg.value, &["properties", "securityRules"]) {
+            for rule in array_at(&nsg.value(), &["properties", "securityRules"]) {
                 if rule["name"]
                     .as_str()
                     .is_some_and(|n| n.starts_with("k8s-azure-lb_allow_"))
@@ -702,7 +703,8 @@ fn nodes_resolve_to_their_instances() {
                     );
                     // VMSS Uniform node names are lower(computerName) (domain.md §3.3).
                     if let Some(vm) = w.get(arm) {
-                        let computer = str_at(&vm.value, &["properties", "osProfile", "computerName"]);
+                        let vm_value = vm.value();
+                        let computer = str_at(&vm_value, &["properties", "osProfile", "computerName"]);
                         assert_eq!(
                             computer.map(str::to_ascii_lowercase).as_deref(),
                             Some(name),

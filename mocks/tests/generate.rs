@@ -125,7 +125,7 @@ fn child_ids(w: &World) -> BTreeSet<String> {
             "/properties/backendAddressPools",
             "/properties/securityRules",
         ] {
-            for c in arr(&r.value, p) {
+            for c in arr(&r.value(), p) {
                 out.insert(id_key(str_at(c, "/id")));
             }
         }
@@ -404,7 +404,7 @@ fn vmss_members_exist_unless_planted_stale_and_services_have_their_frontends() {
     let stale = of_rule(&fs, "stale-backend-pool-member");
     let mut checked = 0;
     for lb in w.of_type("Microsoft.Network/loadBalancers") {
-        for pool in arr(&lb.value, "/properties/backendAddressPools") {
+        for pool in arr(&lb.value(), "/properties/backendAddressPools") {
             let pool_id = id_key(str_at(pool, "/id"));
             for m in arr(pool, "/properties/backendIPConfigurations") {
                 let id = ResourceId::parse(str_at(m, "/id")).unwrap();
@@ -431,13 +431,13 @@ fn vmss_members_exist_unless_planted_stale_and_services_have_their_frontends() {
         .map(|p| {
             (
                 id_key(&p.id),
-                str_at(&p.value, "/properties/ipAddress").to_string(),
+                str_at(&p.value(), "/properties/ipAddress").to_string(),
             )
         })
         .collect();
     let mut fip_ips = BTreeSet::new();
     for lb in w.of_type("Microsoft.Network/loadBalancers") {
-        for f in arr(&lb.value, "/properties/frontendIPConfigurations") {
+        for f in arr(&lb.value(), "/properties/frontendIPConfigurations") {
             let private = str_at(f, "/properties/privateIPAddress");
             if !private.is_empty() {
                 fip_ips.insert(private.to_string());
@@ -518,7 +518,7 @@ fn orphaned_and_unattached_public_ips_match_an_independent_derivation() {
             if !same_sub || !groups.contains(&p.resource_group().unwrap().to_lowercase()) {
                 continue;
             }
-            let tags = &p.value["tags"];
+            let tags = &p.value()["tags"];
             let svc = tags
                 .get("k8s-azure-service")
                 .or_else(|| tags.get("service"))
@@ -536,14 +536,14 @@ fn orphaned_and_unattached_public_ips_match_an_independent_derivation() {
         }
     }
     for p in w.of_type("Microsoft.Network/publicIPAddresses") {
-        let props = &p.value["properties"];
-        let tags = &p.value["tags"];
+        let props = &p.value()["properties"];
+        let tags = &p.value()["tags"];
         if props.get("ipConfiguration").is_none()
             && props.get("natGateway").is_none()
             && props.get("publicIPPrefix").is_none()
             && tags.get("k8s-azure-service").is_none()
             && tags.get("service").is_none()
-            && !requested_names.contains(&str_at(&p.value, "/name").to_lowercase())
+            && !requested_names.contains(&str_at(&p.value(), "/name").to_lowercase())
             && !requested_ips.contains(str_at(props, "/ipAddress"))
         {
             unattached.insert(id_key(&p.id));
@@ -589,13 +589,13 @@ fn frontends_pools_and_nodes_match_an_independent_derivation() {
                 meta.subscription_id.as_deref().unwrap()
             );
             let Some(lb) = w.get(&id) else { continue };
-            for f in arr(&lb.value, "/properties/frontendIPConfigurations") {
+            for f in arr(&lb.value(), "/properties/frontendIPConfigurations") {
                 let n = str_at(f, "/name");
                 if is_base(n) && !bases.contains(&n[..32]) {
                     fips.insert(id_key(str_at(f, "/id")));
                 }
             }
-            for p in arr(&lb.value, "/properties/backendAddressPools") {
+            for p in arr(&lb.value(), "/properties/backendAddressPools") {
                 let n = str_at(p, "/name");
                 let managed = n.eq_ignore_ascii_case(&cn) || n.eq_ignore_ascii_case(&format!("{cn}-IPv6"));
                 if managed
@@ -852,7 +852,7 @@ fn remaining_rules_match_an_independent_derivation() {
             })
             .collect();
         for lb in &lbs {
-            for p in arr(&lb.value, "/properties/backendAddressPools") {
+            for p in arr(&lb.value(), "/properties/backendAddressPools") {
                 let name = str_at(p, "/name");
                 let ipv6 = name.to_lowercase().ends_with("-ipv6");
                 if !(name.eq_ignore_ascii_case(&cn) || name.eq_ignore_ascii_case(&format!("{cn}-IPv6"))) {
@@ -914,7 +914,7 @@ fn remaining_rules_match_an_independent_derivation() {
                         continue;
                     }
                     let nic = id_key(str_at(
-                        &vm.value,
+                        &vm.value(),
                         "/properties/networkProfile/networkInterfaces/0/id",
                     ));
                     let vm_key = id_key(&vm.id);
@@ -929,8 +929,9 @@ fn remaining_rules_match_an_independent_derivation() {
                 }
             }
             // Rules and probes named for Services: orphaned, or mismatched probes.
-            let rules = arr(&lb.value, "/properties/loadBalancingRules");
-            let probes = arr(&lb.value, "/properties/probes");
+            let lb_value = lb.value();
+            let rules = arr(&lb_value, "/properties/loadBalancingRules");
+            let probes = arr(&lb_value, "/properties/probes");
             let probe_of = |id: &str| probes.iter().find(|p| id_key(str_at(p, "/id")) == id_key(id));
             let mut expected_names: BTreeSet<String> = BTreeSet::new();
             for (base, s) in &by_base {
@@ -1042,7 +1043,8 @@ fn remaining_rules_match_an_independent_derivation() {
             }
             v
         };
-        let rules = arr(&nsg.value, "/properties/securityRules");
+        let nsg_value = nsg.value();
+        let rules = arr(&nsg_value, "/properties/securityRules");
         for r in rules {
             let n = str_at(r, "/name");
             let prio = r["properties"]["priority"].as_u64().unwrap();
@@ -1059,7 +1061,7 @@ fn remaining_rules_match_an_independent_derivation() {
         }
         let mut ordered: Vec<&Value> = rules
             .iter()
-            .chain(arr(&nsg.value, "/properties/defaultSecurityRules"))
+            .chain(arr(&nsg_value, "/properties/defaultSecurityRules"))
             .collect();
         ordered.retain(|r| str_at(r, "/properties/direction") == "Inbound");
         ordered.sort_by_key(|r| r["properties"]["priority"].as_u64());
@@ -1115,8 +1117,9 @@ fn remaining_rules_match_an_independent_derivation() {
                 .filter_map(|i| i["ip"].as_str())
                 .collect();
             w.of_type("Microsoft.Network/publicIPAddresses").any(|p| {
-                ips.contains(&str_at(&p.value, "/properties/ipAddress"))
-                    && str_at(&p.value, "/properties/dnsSettings/domainNameLabel").eq_ignore_ascii_case(label)
+                ips.contains(&str_at(&p.value(), "/properties/ipAddress"))
+                    && str_at(&p.value(), "/properties/dnsSettings/domainNameLabel")
+                        .eq_ignore_ascii_case(label)
             })
         };
         for (label, group) in labels.iter().filter(|(_, g)| g.len() > 1) {
@@ -1157,7 +1160,7 @@ fn remaining_rules_match_an_independent_derivation() {
         }
     }
     for r in w.resources.values() {
-        if str_at(&r.value, "/sku/name") == "Basic"
+        if str_at(&r.value(), "/sku/name") == "Basic"
             && (r.type_is("Microsoft.Network/publicIPAddresses")
                 || r.type_is("Microsoft.Network/loadBalancers"))
         {
@@ -1190,19 +1193,19 @@ fn quota_config_and_mismatch_match_an_independent_derivation() {
     let mut quota = BTreeSet::new();
     for u in w.of_type(azaudit_world::USAGE_TYPE) {
         let (cur, limit) = (
-            u.value["currentValue"].as_u64().unwrap(),
-            u.value["limit"].as_u64().unwrap(),
+            u.value()["currentValue"].as_u64().unwrap(),
+            u.value()["limit"].as_u64().unwrap(),
         );
         if limit > 0 && cur * 5 >= limit * 4 {
             quota.insert(id_key(&u.id));
         }
     }
     for lb in w.of_type("Microsoft.Network/loadBalancers") {
-        assert!(arr(&lb.value, "/properties/frontendIPConfigurations").len() < 480);
-        assert!(arr(&lb.value, "/properties/loadBalancingRules").len() < 1200);
+        assert!(arr(&lb.value(), "/properties/frontendIPConfigurations").len() < 480);
+        assert!(arr(&lb.value(), "/properties/loadBalancingRules").len() < 1200);
     }
     for nsg in w.of_type("Microsoft.Network/networkSecurityGroups") {
-        assert!(arr(&nsg.value, "/properties/securityRules").len() < 800);
+        assert!(arr(&nsg.value(), "/properties/securityRules").len() < 800);
     }
     assert!(!quota.is_empty());
     assert_eq!(quota, of_rule(&fs, "quota-pressure"));
@@ -1249,8 +1252,8 @@ fn quota_config_and_mismatch_match_an_independent_derivation() {
             let matching: Vec<String> = w
                 .of_type("Microsoft.Network/publicIPAddresses")
                 .filter(|p| {
-                    by_name.is_some_and(|n| str_at(&p.value, "/name").eq_ignore_ascii_case(n))
-                        || by_ip.is_some_and(|ip| str_at(&p.value, "/properties/ipAddress") == ip)
+                    by_name.is_some_and(|n| str_at(&p.value(), "/name").eq_ignore_ascii_case(n))
+                        || by_ip.is_some_and(|ip| str_at(&p.value(), "/properties/ipAddress") == ip)
                 })
                 .map(|p| p.resource_group().unwrap().to_lowercase())
                 .collect();

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::counters::Counters;
@@ -42,7 +42,7 @@ struct EntryOut<'a> {
     url: &'a str,
     fetched_at: i64,
     status: u16,
-    body: &'a Value,
+    body: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -50,7 +50,7 @@ struct EntryIn {
     url: String,
     fetched_at: i64,
     status: u16,
-    body: Value,
+    body: Box<RawValue>,
 }
 
 #[derive(Debug)]
@@ -140,7 +140,7 @@ impl DiskCache {
     }
 
     /// A fresh cached body for `url`, if there is one.
-    pub fn read(&self, url: &str) -> Option<Value> {
+    pub fn read(&self, url: &str) -> Option<Box<RawValue>> {
         let path = self.path_for(url);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -199,7 +199,7 @@ impl DiskCache {
         removed
     }
 
-    pub fn write(&self, url: &str, status: u16, body: &Value) {
+    pub fn write(&self, url: &str, status: u16, body: &RawValue) {
         let entry = EntryOut {
             url,
             fetched_at: unix_now(),
@@ -247,7 +247,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn raw(v: Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&v).unwrap()
+    }
+
+    /// What the cache serves for `url`, parsed.
+    fn read(c: &DiskCache, url: &str) -> Option<Value> {
+        c.read(url).map(|r| serde_json::from_str(r.get()).unwrap())
+    }
 
     fn cache(dir: &Path, ttl: u64) -> DiskCache {
         DiskCache::open(
@@ -268,9 +277,9 @@ mod tests {
         let c = cache(tmp.path(), 600);
         assert_eq!(fs::metadata(c.dir()).unwrap().permissions().mode() & 0o777, 0o700);
         let url = "https://arm.example/subscriptions/s/x?api-version=1";
-        assert_eq!(c.read(url), None);
-        c.write(url, 200, &json!({"value": [1]}));
-        assert_eq!(c.read(url), Some(json!({"value": [1]})));
+        assert_eq!(read(&c, url), None);
+        c.write(url, 200, &raw(json!({"value": [1]})));
+        assert_eq!(read(&c, url), Some(json!({"value": [1]})));
         let p = c.path_for(url);
         assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         // Another principal's key differs.
@@ -284,10 +293,10 @@ mod tests {
             Arc::new(Counters::default()),
         )
         .unwrap();
-        assert_eq!(other.read(url), None);
+        assert_eq!(read(&other, url), None);
         // Corrupt: discarded and counted.
         fs::write(&p, b"{\"url\": \"https://arm.exa").unwrap();
-        assert_eq!(c.read(url), None);
+        assert_eq!(read(&c, url), None);
         assert!(!p.exists());
         assert_eq!(Counters::get(&c.counters.cache_discarded), 1);
         // An entry for another URL under this key: discarded.
@@ -296,7 +305,7 @@ mod tests {
             br#"{"url":"https://else","fetched_at":0,"status":200,"body":{}}"#,
         )
         .unwrap();
-        assert_eq!(c.read(url), None);
+        assert_eq!(read(&c, url), None);
         assert_eq!(Counters::get(&c.counters.cache_discarded), 2);
         // No temporary files left behind.
         let names: Vec<String> = fs::read_dir(c.dir())
@@ -311,8 +320,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let c = cache(tmp.path(), 0);
         let url = "https://arm.example/a";
-        c.write(url, 200, &json!({}));
-        assert_eq!(c.read(url), None, "a TTL of 0 never serves");
+        c.write(url, 200, &raw(json!({})));
+        assert_eq!(read(&c, url), None, "a TTL of 0 never serves");
         let loose = tmp.path().join("loose");
         fs::create_dir(&loose).unwrap();
         fs::set_permissions(&loose, fs::Permissions::from_mode(0o755)).unwrap();

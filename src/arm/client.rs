@@ -54,13 +54,63 @@ impl RawResponse {
     }
 }
 use crate::auth::Cloud;
-use crate::inventory::json as lenient;
 use crate::report::CallStats;
+use serde_json::value::RawValue;
+
+/// One list page, `{"value": [...], "nextLink": ...}` (keys matched case-insensitively), with
+/// the items kept as JSON text: no tree is built for a page.
+struct ListPage {
+    value: Vec<Box<RawValue>>,
+    next_link: Option<String>,
+}
+
+impl ListPage {
+    fn parse(text: &str) -> Result<ListPage, String> {
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = (Option<Box<RawValue>>, Option<Value>);
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list page (a JSON object)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let (mut value, mut next) = (None, None);
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if k.eq_ignore_ascii_case("value") && value.is_none() {
+                        value = Some(m.next_value::<Box<RawValue>>()?);
+                    } else if k.eq_ignore_ascii_case("nextLink") && next.is_none() {
+                        next = Some(m.next_value::<Value>()?);
+                    } else {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok((value, next))
+            }
+        }
+        struct Top((Option<Box<RawValue>>, Option<Value>));
+        impl<'de> serde::Deserialize<'de> for Top {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Top, D::Error> {
+                d.deserialize_map(V).map(Top)
+            }
+        }
+        let not_a_page = || "the answer has no `value` array, so it is not a list page".to_string();
+        let Top((value, next)) = serde_json::from_str(text).map_err(|_| not_a_page())?;
+        let value = value
+            .filter(|v| v.get().trim_start().starts_with('['))
+            .ok_or_else(not_a_page)?;
+        let value: Vec<Box<RawValue>> = serde_json::from_str(value.get()).map_err(|e| e.to_string())?;
+        Ok(ListPage {
+            value,
+            next_link: next.and_then(|v| v.as_str().map(str::to_string)),
+        })
+    }
+}
 
 /// What a paged list produced. On error, `items` holds every item read before the failure.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ListOutcome {
-    pub items: Vec<Value>,
+    /// Each item as ARM sent it (JSON text; see `azaudit_world::raw`).
+    pub items: Vec<Box<RawValue>>,
     pub pages: u32,
     pub error: Option<ArmError>,
 }
@@ -363,7 +413,7 @@ impl ArmClient {
     }
 
     /// One request through the pipeline; the answer interpreted into JSON or an [`ArmError`].
-    async fn fetch_network(&self, call: &CallInfo, url: &Url) -> Result<Value, ArmError> {
+    async fn fetch_network(&self, call: &CallInfo, url: &Url) -> Result<Box<RawValue>, ArmError> {
         self.fetch_network_opts(call, url, true).await
     }
 
@@ -373,7 +423,7 @@ impl ArmClient {
         call: &CallInfo,
         url: &Url,
         store: bool,
-    ) -> Result<Value, ArmError> {
+    ) -> Result<Box<RawValue>, ArmError> {
         let RawResponse { status, body, .. } = self
             .send_raw(RawRequest {
                 call,
@@ -385,7 +435,7 @@ impl ArmClient {
             })
             .await?;
         if (200..300).contains(&status) {
-            let v: Value = serde_json::from_slice(&body).map_err(|e| ArmError::DecodePage {
+            let v: Box<RawValue> = serde_json::from_slice(&body).map_err(|e| ArmError::DecodePage {
                 url: url.to_string(),
                 detail: e.to_string(),
             })?;
@@ -455,7 +505,7 @@ impl ArmClient {
     }
 
     /// A cached body (counted as a hit) when reading the cache is allowed.
-    fn cached(&self, url: &Url) -> Option<Value> {
+    fn cached(&self, url: &Url) -> Option<Box<RawValue>> {
         let c = self.inner.cache.as_ref()?;
         if !self.inner.read_cache {
             return None;
@@ -469,10 +519,14 @@ impl ArmClient {
     pub async fn get(&self, subscription: Option<&str>, path_and_query: &str) -> Result<Value, ArmError> {
         let call = CallInfo::new(subscription);
         let url = self.url_for(path_and_query)?;
-        if let Some(v) = self.cached(&url) {
-            return Ok(v);
-        }
-        self.fetch_network(&call, &url).await
+        let raw = match self.cached(&url) {
+            Some(v) => v,
+            None => self.fetch_network(&call, &url).await?,
+        };
+        serde_json::from_str(raw.get()).map_err(|e| ArmError::DecodePage {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })
     }
 
     /// GETs every page of a list and returns the items of all pages (the `value` arrays).
@@ -538,22 +592,22 @@ impl ArmClient {
                     }
                 }
             };
-            let Some(values) = lenient::get(&page, "value").and_then(Value::as_array) else {
-                return done(
-                    items,
-                    pages,
-                    Some(ArmError::DecodePage {
-                        url: url.to_string(),
-                        detail: "the answer has no `value` array, so it is not a list page".into(),
-                    }),
-                );
+            let page = match ListPage::parse(page.get()) {
+                Ok(p) => p,
+                Err(detail) => {
+                    return done(
+                        items,
+                        pages,
+                        Some(ArmError::DecodePage {
+                            url: url.to_string(),
+                            detail,
+                        }),
+                    );
+                }
             };
-            items.extend(values.iter().cloned());
+            items.extend(page.value);
             pages += 1;
-            let next = lenient::get(&page, "nextLink")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty());
+            let next = page.next_link.as_deref().map(str::trim).filter(|s| !s.is_empty());
             let Some(next) = next else {
                 return done(items, pages, None);
             };

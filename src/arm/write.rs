@@ -123,7 +123,12 @@ impl ArmClient {
         let call = CallInfo::new(subscription);
         let url = self.url_for(path_and_query)?;
         match self.fetch_network_opts(&call, &url, false).await {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) => serde_json::from_str(v.get())
+                .map(Some)
+                .map_err(|e| ArmError::DecodePage {
+                    url: url.to_string(),
+                    detail: e.to_string(),
+                }),
             Err(ArmError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }

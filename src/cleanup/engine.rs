@@ -250,15 +250,9 @@ impl Run<'_> {
                     .or_else(|| self.world.resources.get(&key).map(|r| r.type_.clone()))
                     .unwrap_or_default();
                 let id = v.get("id").and_then(Value::as_str).unwrap_or(id).to_string();
-                self.world.resources.insert(
-                    key,
-                    ArmResource {
-                        id,
-                        type_,
-                        value: v.clone(),
-                        source: "cleanup-apply".into(),
-                    },
-                );
+                self.world
+                    .resources
+                    .insert(key, ArmResource::new(id, type_, &v, "cleanup-apply".into()));
             }
         }
     }

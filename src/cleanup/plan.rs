@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use azaudit_world::{World, id_key};
+use azaudit_world::{ArmResource, World, id_key};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -435,7 +435,7 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
     let ctx = Context::new(inv);
     let pips: HashMap<String, &PublicIp> = inv.public_ips.iter().map(|p| (id_key(&p.id), p)).collect();
     let lbs: HashMap<String, &LoadBalancer> = inv.load_balancers.iter().map(|l| (id_key(&l.id), l)).collect();
-    let raw = |id: &str| world.get(id).map(|r| &r.value);
+    let raw = |id: &str| world.get(id).map(ArmResource::value);
     let opt_in: BTreeSet<String> = opts.include_user_created.iter().map(|s| id_key(s)).collect();
     let mut not_planned = Vec::new();
     let mut drafts: Vec<Draft> = Vec::new();
@@ -523,7 +523,7 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
                     not_planned.push(skip("the public IP is not in the inventory".into()));
                     continue;
                 };
-                let Some(v) = raw(&pip.id) else {
+                let Some(v) = &raw(&pip.id) else {
                     not_planned.push(skip(
                         "the public IP's ARM document is not in the audit's data".into(),
                     ));
@@ -545,7 +545,7 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
                     not_planned.push(skip("not a load balancer frontend id".into()));
                     continue;
                 };
-                let (Some(lb), Some(lb_raw)) = (lbs.get(&id_key(&parent_id)), raw(&parent_id)) else {
+                let (Some(lb), Some(lb_raw)) = (lbs.get(&id_key(&parent_id)), &raw(&parent_id)) else {
                     not_planned.push(skip("its load balancer is not in the audit's data".into()));
                     continue;
                 };
@@ -577,7 +577,7 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
                     not_planned.push(skip("not a load balancer rule or probe id".into()));
                     continue;
                 };
-                let (Some(lb), Some(lb_raw)) = (lbs.get(&id_key(&parent_id)), raw(&parent_id)) else {
+                let (Some(lb), Some(lb_raw)) = (lbs.get(&id_key(&parent_id)), &raw(&parent_id)) else {
                     not_planned.push(skip("its load balancer is not in the audit's data".into()));
                     continue;
                 };
@@ -627,7 +627,7 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
                     not_planned.push(skip("not an NSG rule id".into()));
                     continue;
                 };
-                let Some(nsg_raw) = raw(&nsg_id) else {
+                let Some(nsg_raw) = &raw(&nsg_id) else {
                     not_planned.push(skip("its NSG is not in the audit's data".into()));
                     continue;
                 };
@@ -793,7 +793,7 @@ pub fn build(world: &World, inv: &Inventory, result: &AuditResult, opts: &PlanOp
     }
     let mut parents = Vec::new();
     for (pid, r) in per_parent.values() {
-        let Some(v) = raw(pid) else { continue };
+        let Some(v) = &raw(pid) else { continue };
         let mut removes: Vec<String> = kept
             .iter()
             .filter(|d| {

@@ -37,7 +37,7 @@ pub fn inventory_from_world(world: &World) -> Inventory {
     }
     for r in world.resources.values() {
         if let Some(kind) = ArmKind::from_arm_type(&r.type_) {
-            b.add_arm(kind, &r.value, None);
+            b.add_arm(kind, &r.value(), None);
         }
     }
     let mut names: Vec<String> = world.clusters.keys().cloned().collect();

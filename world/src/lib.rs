@@ -8,6 +8,7 @@
 //! [`Problem`] and the rest still loads; duplicate ids are resolved "last file wins" and reported.
 
 pub mod id;
+pub mod raw;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,6 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 pub use id::{ResourceId, id_key};
@@ -68,19 +70,77 @@ pub struct WorldMeta {
 }
 
 /// One ARM resource as found in the world.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The object is kept as compact JSON text (see [`raw`]): [`ArmResource::value`] parses it,
+/// [`ArmResource::set_value`] replaces it.
+#[derive(Debug, Clone)]
 pub struct ArmResource {
     /// The id as written (ARM's casing).
     pub id: String,
     /// The `type` as written, or derived from the id when absent.
     pub type_: String,
-    /// The raw object, normalised to ARM's REST shape (`properties` nested).
-    pub value: Value,
+    /// The `location`, when the object has one.
+    location: Option<String>,
+    /// The raw object, normalised to ARM's REST shape (`properties` nested), compact.
+    raw: Box<RawValue>,
     /// The file it came from, relative to the world root.
     pub source: PathBuf,
 }
 
+impl PartialEq for ArmResource {
+    fn eq(&self, o: &Self) -> bool {
+        self.id == o.id && self.type_ == o.type_ && self.source == o.source && self.raw.get() == o.raw.get()
+    }
+}
+
 impl ArmResource {
+    /// A resource from an object already in ARM's REST shape (see [`normalise_arm`]).
+    pub fn new(id: String, type_: String, value: &Value, source: PathBuf) -> ArmResource {
+        ArmResource {
+            id,
+            type_,
+            location: value.get("location").and_then(Value::as_str).map(str::to_string),
+            raw: raw::to_raw(value),
+            source,
+        }
+    }
+
+    /// A resource from an ARM item as compact JSON, normalised as [`normalise_arm`] does.
+    pub fn from_raw(item: Box<RawValue>, source: PathBuf) -> Result<ArmResource, String> {
+        let n = raw::normalise(item)?;
+        Ok(ArmResource {
+            id: n.id,
+            type_: n.type_,
+            location: n.location,
+            raw: n.raw,
+            source,
+        })
+    }
+
+    /// The object, parsed (a new tree on every call: keep it while you need it).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.raw.get()).unwrap_or(Value::Null)
+    }
+
+    /// The object as JSON text.
+    pub fn raw(&self) -> &RawValue {
+        &self.raw
+    }
+
+    /// Replaces the object (id, type and source stay).
+    pub fn set_value(&mut self, v: &Value) {
+        self.location = v.get("location").and_then(Value::as_str).map(str::to_string);
+        self.raw = raw::to_raw(v);
+    }
+
+    /// Changes the object in place: parsed, handed to `f`, stored again.
+    pub fn edit<T>(&mut self, f: impl FnOnce(&mut Value) -> T) -> T {
+        let mut v = self.value();
+        let out = f(&mut v);
+        self.set_value(&v);
+        out
+    }
+
     pub fn type_is(&self, t: &str) -> bool {
         self.type_.eq_ignore_ascii_case(t)
     }
@@ -94,7 +154,7 @@ impl ArmResource {
         self.parsed_id().and_then(|p| p.resource_group)
     }
     pub fn location(&self) -> Option<&str> {
-        self.value.get("location").and_then(Value::as_str)
+        self.location.as_deref()
     }
 }
 
@@ -208,42 +268,14 @@ impl World {
     }
 
     fn load_arm_file(&mut self, rel: &Path, bytes: &[u8]) {
-        let v: Value = match serde_json::from_slice(bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                return self.problem(rel, format!("not valid JSON: {e}"), true);
-            }
-        };
-        let items: Vec<Value> = match v {
-            Value::Array(a) => a,
-            Value::Object(ref o) if o.get("value").is_some_and(Value::is_array) && !o.contains_key("id") => {
-                match v {
-                    Value::Object(mut o) => match o.remove("value") {
-                        Some(Value::Array(a)) => a,
-                        _ => Vec::new(),
-                    },
-                    _ => Vec::new(),
-                }
-            }
-            Value::Object(_) => vec![v],
-            _ => {
-                return self.problem(
-                    rel,
-                    "neither an ARM resource, a list page nor an array of resources".into(),
-                    true,
-                );
-            }
+        let items = match raw::file_items(bytes) {
+            Ok(items) => items,
+            Err(reason) => return self.problem(rel, reason, true),
         };
         for (pos, item) in items.into_iter().enumerate() {
-            match normalise_arm(item) {
-                Ok(res) => {
-                    let key = id_key(&res.0);
-                    let resource = ArmResource {
-                        id: res.0,
-                        type_: res.1,
-                        value: res.2,
-                        source: rel.to_path_buf(),
-                    };
+            match ArmResource::from_raw(item, rel.to_path_buf()) {
+                Ok(resource) => {
+                    let key = id_key(&resource.id);
                     if let Some(prev) = self.resources.insert(key, resource) {
                         self.problem(
                             rel,
@@ -483,16 +515,18 @@ impl World {
     /// pages, each cluster's objects as one `List`, its cloud config, and `world.json`. Every
     /// file is written atomically. The caller redacts secrets before (see azaudit's collector).
     pub fn write(&self, root: &Path) -> std::io::Result<()> {
-        let mut files: BTreeMap<PathBuf, Vec<&Value>> = BTreeMap::new();
+        let mut files: BTreeMap<PathBuf, Vec<&ArmResource>> = BTreeMap::new();
         for r in self.resources.values() {
             let src = if r.source.as_os_str().is_empty() || !r.source.starts_with("arm") {
                 PathBuf::from("arm/resources.json")
             } else {
                 r.source.clone()
             };
-            files.entry(src).or_default().push(&r.value);
+            files.entry(src).or_default().push(r);
         }
         for (path, items) in files {
+            // Parsed one file at a time, so that the file is pretty-printed like the rest.
+            let items: Vec<Value> = items.iter().map(|r| r.value()).collect();
             write_json_atomic(&root.join(path), &serde_json::json!({ "value": items }))?;
         }
         for (name, c) in &self.clusters {
@@ -595,7 +629,7 @@ mod tests {
         ]);
         assert_eq!(w.resources.len(), 1);
         let r = w.get(id).unwrap();
-        assert_eq!(r.value["properties"]["ipAddress"], "2.2.2.2");
+        assert_eq!(r.value()["properties"]["ipAddress"], "2.2.2.2");
         assert!(!w.is_incomplete());
         assert_eq!(w.problems.len(), 1);
     }
@@ -609,10 +643,10 @@ mod tests {
         )]);
         let lb = w.resources.values().next().unwrap();
         assert_eq!(
-            lb.value["properties"]["frontendIPConfigurations"][0]["publicIPAddress"]["id"],
+            lb.value()["properties"]["frontendIPConfigurations"][0]["publicIPAddress"]["id"],
             "x"
         );
-        assert_eq!(lb.value["properties"]["provisioningState"], "Succeeded");
+        assert_eq!(lb.value()["properties"]["provisioningState"], "Succeeded");
     }
 
     #[test]

@@ -362,16 +362,16 @@ impl Paging<'_> {
 
     /// One page of `items`: `{"value": [...], "nextLink": ...}`, no `nextLink` on the last page.
     fn page(&self, items: Vec<Value>, injected: &mut Vec<&'static str>) -> Value {
-        self.page_of(&items.iter().collect::<Vec<_>>(), injected)
+        self.page_of(&items, Value::clone, injected)
     }
 
-    /// [`Paging::page`] of borrowed items: only the page served is cloned.
-    fn page_of(&self, items: &[&Value], injected: &mut Vec<&'static str>) -> Value {
+    /// [`Paging::page`] of borrowed items: only the page served is made into JSON.
+    fn page_of<T>(&self, items: &[T], json: impl Fn(&T) -> Value, injected: &mut Vec<&'static str>) -> Value {
         let ps = self.page_size.max(1);
         let start = self.skip.min(items.len());
         let end = (start + ps).min(items.len());
         let more = end < items.len();
-        let value: Vec<Value> = items[start..end].iter().map(|v| (*v).clone()).collect();
+        let value: Vec<Value> = items[start..end].iter().map(json).collect();
         let mut next = if more { Some(Some(end)) } else { None };
         if next.is_none() && self.next_link_loop {
             injected.push("next_link_loop");
@@ -921,7 +921,11 @@ fn serve(
             if routes::known_type(&full).is_none() && !view::world_has_type(world, &full) {
                 return invalid_type(provider, type_, paging.api_version);
             }
-            ok(paging.page_of(&view::list_top(world, sub, rg.as_deref(), &full), injected))
+            ok(paging.page_of(
+                &view::list_top(world, sub, rg.as_deref(), &full),
+                |r| r.value(),
+                injected,
+            ))
         }
         Route::ListChild {
             sub,

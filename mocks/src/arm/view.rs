@@ -118,7 +118,7 @@ pub(crate) fn resource_groups(world: &World, sub: &str) -> Vec<Value> {
         };
         let key = rg.to_ascii_lowercase();
         if p.provider.is_none() && r.type_is(GROUP_TYPE) {
-            groups.insert(key, r.value.clone());
+            groups.insert(key, r.value());
         } else {
             groups.entry(key).or_insert_with(|| derived_group(r, s, rg));
         }
@@ -131,7 +131,7 @@ pub(crate) fn resource_groups(world: &World, sub: &str) -> Vec<Value> {
 pub(crate) fn resource_group(world: &World, sub: &str, rg: &str) -> Option<Value> {
     let id = format!("/subscriptions/{sub}/resourceGroups/{rg}");
     if let Some(r) = world.get(&id).filter(|r| r.type_is(GROUP_TYPE)) {
-        return Some(r.value.clone());
+        return Some(r.value());
     }
     let first = under(world, format!("{}/", id_key(&id))).next()?;
     let p = first.parsed_id()?;
@@ -149,7 +149,12 @@ pub(crate) fn resource_group(world: &World, sub: &str, rg: &str) -> Option<Value
 /// Borrowed, not cloned: every page of a list walks the subscription again, and cloning every
 /// match for a page of 50 made a page of a 100,000-resource world cost ~120 ms of CPU, so
 /// benchmarks measured the mock instead of the client. Only the page served is cloned.
-pub(crate) fn list_top<'a>(world: &'a World, sub: &str, rg: Option<&str>, full_type: &str) -> Vec<&'a Value> {
+pub(crate) fn list_top<'a>(
+    world: &'a World,
+    sub: &str,
+    rg: Option<&str>,
+    full_type: &str,
+) -> Vec<&'a ArmResource> {
     let prefix = match rg {
         Some(rg) => format!("/subscriptions/{sub}/resourcegroups/{rg}/").to_ascii_lowercase(),
         None => format!("/subscriptions/{sub}/").to_ascii_lowercase(),
@@ -174,7 +179,6 @@ pub(crate) fn list_top<'a>(world: &'a World, sub: &str, rg: Option<&str>, full_t
             None => exact(r),
         })
         .map(|(_, r)| r)
-        .map(|r| &r.value)
         .collect()
 }
 
@@ -236,8 +240,9 @@ pub(crate) fn list_children(world: &World, parent_id: &str, child: &str) -> Opti
     let parent = world.get(parent_id);
     let prefix = format!("{}/{}/", id_key(parent_id), child.to_ascii_lowercase());
     let mut out: BTreeMap<String, Value> = BTreeMap::new();
-    if let Some(p) = parent
-        && let Some((key, items)) = child_array(&p.value, child)
+    let parent_value = parent.map(ArmResource::value);
+    if let (Some(p), Some(pv)) = (parent, &parent_value)
+        && let Some((key, items)) = child_array(pv, child)
     {
         let ptype = effective_type(p);
         for item in items {
@@ -257,7 +262,7 @@ pub(crate) fn list_children(world: &World, parent_id: &str, child: &str) -> Opti
         }
         if !k[prefix.len()..].contains('/') {
             direct = true;
-            out.insert(k.clone(), r.value.clone());
+            out.insert(k.clone(), r.value());
         }
     }
     if parent.is_none() && !direct && !exists_or_has_descendants(world, parent_id) {
@@ -279,7 +284,7 @@ pub(crate) fn vmss_nics(world: &World, vmss_id: &str) -> Option<Vec<Value>> {
         // <instance>/networkinterfaces/<nic>, nothing deeper.
         let rest: Vec<&str> = k[prefix.len()..].split('/').collect();
         if rest.len() == 3 && rest[1] == "networkinterfaces" {
-            out.push(r.value.clone());
+            out.push(r.value());
         }
     }
     if out.is_empty() && !exists_or_has_descendants(world, vmss_id) {
@@ -292,7 +297,7 @@ pub(crate) fn vmss_nics(world: &World, vmss_id: &str) -> Option<Vec<Value>> {
 /// parent's `properties.<type>` array.
 pub(crate) fn get(world: &World, id: &str) -> Option<Value> {
     if let Some(r) = world.get(id) {
-        return Some(r.value.clone());
+        return Some(r.value());
     }
     let p = ResourceId::parse(id)?;
     if p.types.len() < 2 {
@@ -301,7 +306,8 @@ pub(crate) fn get(world: &World, id: &str) -> Option<Value> {
     let (child, name) = p.types.last()?;
     let parent_id = id.trim_end_matches('/').rsplitn(3, '/').nth(2)?;
     let parent = world.get(parent_id)?;
-    let (key, items) = child_array(&parent.value, child)?;
+    let parent_value = parent.value();
+    let (key, items) = child_array(&parent_value, child)?;
     let ptype = effective_type(parent);
     items
         .iter()
@@ -343,7 +349,7 @@ pub(crate) fn usage_rows(world: &World, sub: &str, location: &str) -> Vec<Value>
             effective_type(r).eq_ignore_ascii_case(USAGE_TYPE)
                 && p.child("locations").is_some_and(|l| norm_location(l) == loc)
         })
-        .map(|r| r.value.clone())
+        .map(ArmResource::value)
         .collect();
     if !stored.is_empty() {
         return stored;
@@ -353,7 +359,7 @@ pub(crate) fn usage_rows(world: &World, sub: &str, location: &str) -> Vec<Value>
         .collect();
     let count = |t: &str, extra: &dyn Fn(&Value) -> bool| {
         here.iter()
-            .filter(|r| effective_type(r).eq_ignore_ascii_case(t) && extra(&r.value))
+            .filter(|r| effective_type(r).eq_ignore_ascii_case(t) && extra(&r.value()))
             .count() as u64
     };
     let any = |_: &Value| true;
@@ -571,21 +577,20 @@ mod tests {
         ] {
             w.resources.insert(
                 azaudit_world::id_key(&id),
-                ArmResource {
-                    id: id.clone(),
-                    type_: t.into(),
-                    value: json!({"id": id, "type": t}),
-                    source: PathBuf::from("arm/x.json"),
-                },
+                ArmResource::new(
+                    id.clone(),
+                    t.into(),
+                    &json!({"id": id, "type": t}),
+                    PathBuf::from("arm/x.json"),
+                ),
             );
         }
         for t in INVENTORY_TYPES
             .iter()
             .chain(&["Microsoft.Compute/virtualMachineScaleSets/virtualMachines"])
         {
-            let slow: Vec<&Value> = in_subscription(&w, "s1")
+            let slow: Vec<&ArmResource> = in_subscription(&w, "s1")
                 .filter(|r| effective_type(r).eq_ignore_ascii_case(t))
-                .map(|r| &r.value)
                 .collect();
             assert_eq!(list_top(&w, "S1", None, t), slow, "{t}");
         }

@@ -233,24 +233,28 @@ fn follow_frontends(world: &mut World, before: &[(String, String)], after: &[(St
             continue;
         }
         if let Some(r) = world.resources.get_mut(pip) {
-            let attached_here = r.value["properties"]["ipConfiguration"]["id"]
-                .as_str()
-                .is_some_and(|id| id.eq_ignore_ascii_case(fe));
-            if attached_here && let Some(p) = props_mut(&mut r.value) {
-                p.remove("ipConfiguration");
-                r.value["etag"] = json!(new_etag());
-            }
+            r.edit(|v| {
+                let attached_here = v["properties"]["ipConfiguration"]["id"]
+                    .as_str()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(fe));
+                if attached_here && let Some(p) = props_mut(v) {
+                    p.remove("ipConfiguration");
+                    v["etag"] = json!(new_etag());
+                }
+            });
         }
     }
     for (pip, fe) in after {
         if let Some(r) = world.resources.get_mut(pip) {
-            let current = r.value["properties"]["ipConfiguration"]["id"].as_str();
-            if !current.is_some_and(|id| id.eq_ignore_ascii_case(fe))
-                && let Some(p) = props_mut(&mut r.value)
-            {
-                p.insert("ipConfiguration".into(), json!({"id": fe}));
-                r.value["etag"] = json!(new_etag());
-            }
+            r.edit(|v| {
+                let current = v["properties"]["ipConfiguration"]["id"].as_str();
+                if !current.is_some_and(|id| id.eq_ignore_ascii_case(fe))
+                    && let Some(p) = props_mut(v)
+                {
+                    p.insert("ipConfiguration".into(), json!({"id": fe}));
+                    v["etag"] = json!(new_etag());
+                }
+            });
         }
     }
 }
@@ -258,7 +262,8 @@ fn follow_frontends(world: &mut World, before: &[(String, String)], after: &[(St
 /// What still holds a public IP: its own `ipConfiguration` / `natGateway`, or any frontend or
 /// NIC IP configuration of the world that names it.
 fn pip_holder(world: &World, pip: &ArmResource) -> Option<String> {
-    let props = &pip.value["properties"];
+    let pip_value = pip.value();
+    let props = &pip_value["properties"];
     if let Some(id) = props["ipConfiguration"]["id"].as_str() {
         return Some(id.to_string());
     }
@@ -267,8 +272,9 @@ fn pip_holder(world: &World, pip: &ArmResource) -> Option<String> {
     }
     let key = id_key(&pip.id);
     for r in world.resources.values() {
+        let v = r.value();
         for coll in ["frontendIPConfigurations", "ipConfigurations"] {
-            if let Some(items) = r.value["properties"][coll].as_array() {
+            if let Some(items) = v["properties"][coll].as_array() {
                 for item in items {
                     if item["properties"]["publicIPAddress"]["id"]
                         .as_str()
@@ -310,14 +316,14 @@ fn finalize(world: &mut World, op: &mut Op) {
         Method::Put => {
             if let Some(r) = world.resources.get_mut(&op.resource_key) {
                 let collections = collections_of(&r.type_);
-                set_provisioning(&mut r.value, "Succeeded", collections);
+                r.edit(|v| set_provisioning(v, "Succeeded", collections));
             }
         }
         Method::Delete => {
             if let Some(r) = world.resources.remove(&op.resource_key)
                 && r.type_.eq_ignore_ascii_case(LB_TYPE)
             {
-                follow_frontends(world, &frontend_pips(&r.value), &[]);
+                follow_frontends(world, &frontend_pips(&r.value()), &[]);
             }
         }
     }
@@ -424,7 +430,7 @@ fn serve_inner(state: &MockState, req: &WriteRequest<'_>, rec: &mut WriteRecord)
         .map(|r| r.id.clone())
         .unwrap_or_else(|| path_id.clone());
     rec.id = id.clone();
-    rec.etag_before = existing.as_ref().and_then(|r| etag_of(&r.value));
+    rec.etag_before = existing.as_ref().and_then(|r| etag_of(&r.value()));
     if existing.is_none() && view::resource_group(&world, sub, rg).is_none() {
         return Reply::error(
             StatusCode::NOT_FOUND,
@@ -451,7 +457,7 @@ fn serve_inner(state: &MockState, req: &WriteRequest<'_>, rec: &mut WriteRecord)
 
     finish_pending(state, &mut world, &key);
     let existing = world.resources.get(&key).cloned();
-    let current_etag = existing.as_ref().and_then(|r| etag_of(&r.value));
+    let current_etag = existing.as_ref().and_then(|r| etag_of(&r.value()));
     if let Some(want) = req.if_match.map(str::trim) {
         let ok = match (&current_etag, want) {
             (_, "*") => existing.is_some(),
@@ -572,7 +578,7 @@ fn put(
                 p.remove(k);
                 if let Some(x) = existing
                     .as_ref()
-                    .and_then(|r| r.value["properties"].get(k).cloned())
+                    .and_then(|r| r.value()["properties"].get(k).cloned())
                     && !x.is_null()
                 {
                     p.insert(k.into(), x);
@@ -581,7 +587,11 @@ fn put(
         }
         let guid = existing
             .as_ref()
-            .and_then(|r| r.value["properties"]["resourceGuid"].as_str().map(str::to_string))
+            .and_then(|r| {
+                r.value()["properties"]["resourceGuid"]
+                    .as_str()
+                    .map(str::to_string)
+            })
             .unwrap_or_else(uuid);
         p.insert("resourceGuid".into(), json!(guid));
     }
@@ -615,7 +625,7 @@ fn put(
     let key = id_key(id);
     let before = existing
         .as_ref()
-        .map(|r| frontend_pips(&r.value))
+        .map(|r| frontend_pips(&r.value()))
         .unwrap_or_default();
     if canonical == LB_TYPE {
         follow_frontends(world, &before, &frontend_pips(&v));
@@ -623,12 +633,12 @@ fn put(
     let created = existing.is_none();
     world.resources.insert(
         key.clone(),
-        ArmResource {
-            id: id.to_string(),
-            type_: canonical.to_string(),
-            value: v.clone(),
-            source: existing.map(|r| r.source).unwrap_or_else(|| "mock-write".into()),
-        },
+        ArmResource::new(
+            id.to_string(),
+            canonical.to_string(),
+            &v,
+            existing.map(|r| r.source).unwrap_or_else(|| "mock-write".into()),
+        ),
     );
     let op = start_op(state, &key, Method::Put);
     rec.etag_after = Some(etag);
@@ -722,7 +732,7 @@ fn delete(
     if canonical == NSG_TYPE {
         let mut users = Vec::new();
         for k in ["subnets", "networkInterfaces"] {
-            references(&existing.value["properties"][k], &mut users);
+            references(&existing.value()["properties"][k], &mut users);
         }
         if !users.is_empty() {
             return Reply::error(
@@ -739,7 +749,7 @@ fn delete(
     let location = existing.location().unwrap_or("westeurope").to_string();
     if let Some(r) = world.resources.get_mut(&key) {
         let collections = collections_of(&r.type_);
-        set_provisioning(&mut r.value, "Deleting", collections);
+        r.edit(|v| set_provisioning(v, "Deleting", collections));
     }
     let op = start_op(state, &key, Method::Delete);
     rec.operation = Some(op.clone());
@@ -792,7 +802,7 @@ pub(crate) fn poll(state: &MockState, route: &Route, api_version: &str, arm: &st
     }
     let in_progress = !op.done;
     let status = if in_progress { "InProgress" } else { "Succeeded" };
-    let resource = world.resources.get(&op.resource_key).map(|r| r.value.clone());
+    let resource = world.resources.get(&op.resource_key).map(|r| r.value());
     let method = op.method;
     drop(ops);
     drop(world);
