@@ -586,6 +586,17 @@ impl ArmClient {
                         return ListRun::Restart;
                     }
                     all_cached = false;
+                    // Next pages pass first pages of other lists at the concurrency gate.
+                    let next_call;
+                    let call = if pages == 0 {
+                        call
+                    } else {
+                        next_call = CallInfo {
+                            priority: super::pacing::Priority::Continuation,
+                            ..call.clone()
+                        };
+                        &next_call
+                    };
                     match self.fetch_network(call, &url).await {
                         Ok(v) => v,
                         Err(e) => return done(items, pages, Some(e)),

@@ -11,18 +11,21 @@
 //!    25) we wait for the bucket to refill, at a refill rate learnt from the header (starting
 //!    from half `--max-rps`, at most ARM's documented 25/s);
 //! 3. `governor` per subscription: at most `--max-rps` sustained, with a short burst;
-//! 4. the semaphore: at most `--concurrency` requests in flight, across all subscriptions.
+//! 4. the concurrency gate ([`Gate`]): at most `--concurrency` requests in flight, across all
+//!    subscriptions. Next pages of lists already under way go before first pages: a list's pages
+//!    can only be read one after the other, so the longest list bounds the run, and its next page
+//!    must not queue behind the first pages of lists that have time to spare (BENCHMARKS.md).
 //!
 //! Must not send anything, and must not hold the semaphore while waiting on gates 1–3 (a
 //! throttled subscription must not stall the others).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// Below this many remaining reads, send at half `--max-rps` (the threshold cloud-provider-azure's
@@ -187,7 +190,133 @@ pub(crate) struct Pacer {
     limiter: DefaultKeyedRateLimiter<String>,
     max_rps: f64,
     budgets: Mutex<HashMap<String, Budget>>,
-    semaphore: Arc<Semaphore>,
+    gate: Arc<Gate>,
+}
+
+/// Priority of a request at the concurrency gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// A first page, a single GET, a write.
+    First,
+    /// The next page of a list already under way.
+    Continuation,
+}
+
+/// A counting gate like a semaphore, except that waiting [`Priority::Continuation`] requests are
+/// let in before waiting [`Priority::First`] ones (each class first come, first served).
+#[derive(Debug)]
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+}
+
+#[derive(Debug)]
+struct GateState {
+    free: usize,
+    continuations: VecDeque<oneshot::Sender<()>>,
+    firsts: VecDeque<oneshot::Sender<()>>,
+}
+
+impl Gate {
+    pub fn new(permits: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                free: permits,
+                continuations: VecDeque::new(),
+                firsts: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for a permit; dropping the future while waiting gives up the place (and a permit
+    /// handed over meanwhile goes to the next in line).
+    pub async fn acquire(self: &Arc<Self>, priority: Priority) -> GatePermit {
+        let rx = {
+            let mut s = self.lock();
+            if s.free > 0 {
+                s.free -= 1;
+                return GatePermit { gate: self.clone() };
+            }
+            let (tx, rx) = oneshot::channel();
+            match priority {
+                Priority::Continuation => s.continuations.push_back(tx),
+                Priority::First => s.firsts.push_back(tx),
+            }
+            rx
+        };
+        let mut waiting = Waiting {
+            gate: self.clone(),
+            rx: Some(rx),
+        };
+        let rx = waiting.rx.as_mut().expect("set above");
+        // The sender is only dropped by a release that handed the permit over (`send` succeeded)
+        // or never: the gate outlives its waiters, so an error cannot happen in practice; treat
+        // it as a hand-over anyway rather than wait forever.
+        let _ = rx.await;
+        waiting.rx = None;
+        GatePermit { gate: self.clone() }
+    }
+
+    /// Hands a permit to the next waiter (continuations first), or returns it to the pool.
+    fn release(&self) {
+        let mut s = self.lock();
+        loop {
+            let next = match s.continuations.pop_front() {
+                Some(tx) => Some(tx),
+                None => s.firsts.pop_front(),
+            };
+            match next {
+                Some(tx) => {
+                    if tx.send(()).is_ok() {
+                        return;
+                    }
+                    // That waiter gave up: try the next one.
+                }
+                None => {
+                    s.free += 1;
+                    return;
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn available(&self) -> usize {
+        self.lock().free
+    }
+}
+
+/// A waiter's place in line; if it is dropped after a permit was handed to it, the permit is
+/// passed on.
+struct Waiting {
+    gate: Arc<Gate>,
+    rx: Option<oneshot::Receiver<()>>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if rx.try_recv().is_ok() {
+                self.gate.release();
+            }
+        }
+    }
+}
+
+/// One permit of a [`Gate`], returned when dropped.
+#[derive(Debug)]
+pub(crate) struct GatePermit {
+    gate: Arc<Gate>,
+}
+
+impl Drop for GatePermit {
+    fn drop(&mut self) {
+        self.gate.release();
+    }
 }
 
 impl Pacer {
@@ -207,7 +336,7 @@ impl Pacer {
             limiter: RateLimiter::keyed(quota),
             max_rps,
             budgets: Mutex::new(HashMap::new()),
-            semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
+            gate: Arc::new(Gate::new(concurrency.max(1))),
         }
     }
 
@@ -222,7 +351,12 @@ impl Pacer {
     /// Waits at every gate, then holds a concurrency permit until the returned slot is dropped.
     /// Fails at once with the remaining wait when ARM's Retry-After for this subscription reaches
     /// past `deadline`: waiting would only end in the deadline.
-    pub async fn acquire(self: &Arc<Self>, key: &str, deadline: Instant) -> Result<Slot, Duration> {
+    pub async fn acquire(
+        self: &Arc<Self>,
+        key: &str,
+        deadline: Instant,
+        priority: Priority,
+    ) -> Result<Slot, Duration> {
         enum Next {
             Go(Duration),
             Wait(Duration),
@@ -266,7 +400,7 @@ impl Pacer {
                         tokio::time::sleep(slot_wait).await;
                     }
                     self.limiter.until_key_ready(&slot.key).await;
-                    slot._permit = self.semaphore.clone().acquire_owned().await.ok();
+                    slot._permit = Some(self.gate.acquire(priority).await);
                     return Ok(slot);
                 }
             }
@@ -284,7 +418,7 @@ pub(crate) struct Slot {
     pacer: Arc<Pacer>,
     key: String,
     observed: bool,
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<GatePermit>,
 }
 
 impl Slot {
@@ -428,21 +562,69 @@ mod tests {
     async fn slots_hold_permits_and_release_the_budget() {
         let p = Arc::new(Pacer::new(1000.0, 2));
         let far = Instant::now() + Duration::from_secs(60);
-        let a = p.acquire("s", far).await.unwrap();
-        let b = p.acquire("s", far).await.unwrap();
-        assert_eq!(p.semaphore.available_permits(), 0);
+        let a = p.acquire("s", far, Priority::First).await.unwrap();
+        let b = p.acquire("s", far, Priority::First).await.unwrap();
+        assert_eq!(p.gate.available(), 0);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 2);
         a.observe(Some(200));
         drop(b);
-        assert_eq!(p.semaphore.available_permits(), 2);
+        assert_eq!(p.gate.available(), 2);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 0);
         // Held past the deadline by Retry-After: no waiting, the remaining wait is reported.
         p.block("s", Instant::now() + Duration::from_secs(120));
-        let e = p.acquire("s", far).await.err().unwrap();
+        let e = p.acquire("s", far, Priority::First).await.err().unwrap();
         assert!(e > Duration::from_secs(100), "{e:?}");
         assert!(
-            p.acquire("other", far).await.is_ok(),
+            p.acquire("other", far, Priority::First).await.is_ok(),
             "other subscriptions are not held"
         );
+    }
+
+    #[tokio::test]
+    async fn continuations_go_before_first_pages() {
+        let gate = Arc::new(Gate::new(1));
+        let held = gate.acquire(Priority::First).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (name, prio) in [
+            ("first-a", Priority::First),
+            ("first-b", Priority::First),
+            ("next-a", Priority::Continuation),
+            ("next-b", Priority::Continuation),
+        ] {
+            let (gate, order) = (gate.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _p = gate.acquire(prio).await;
+                order.lock().unwrap().push(name);
+            }));
+            // Each is queued before the next is spawned.
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["next-a", "next-b", "first-a", "first-b"]);
+        assert_eq!(gate.available(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_loses_no_permit() {
+        let gate = Arc::new(Gate::new(1));
+        let held = gate.acquire(Priority::First).await;
+        // Gives up while queued.
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(5), gate.acquire(Priority::Continuation)).await;
+        assert!(gave_up.is_err());
+        drop(held);
+        assert_eq!(gate.available(), 1);
+        // Handed a permit, then dropped before it ran: the permit comes back.
+        let held = gate.acquire(Priority::First).await;
+        let mut waiter = Box::pin(gate.acquire(Priority::First));
+        assert!(futures::poll!(waiter.as_mut()).is_pending());
+        drop(held);
+        drop(waiter);
+        assert_eq!(gate.available(), 1);
     }
 }

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::ArmError;
 use super::counters::Counters;
-use super::pacing::Pacer;
+use super::pacing::{Pacer, Priority};
 use super::retry::{
     ATTEMPT_TIMEOUT, BACKOFF_CAP, THROTTLE_BACKOFF_CAP, is_transient_status, jittered_backoff, retry_after,
 };
@@ -57,6 +57,8 @@ pub(crate) struct CallInfo {
     pub key: String,
     pub subscription: Option<String>,
     pub op: CallOp,
+    /// At the concurrency gate: next pages of a list go first.
+    pub priority: Priority,
 }
 
 impl CallInfo {
@@ -72,6 +74,7 @@ impl CallInfo {
             key: subscription.clone().unwrap_or_else(|| "tenant".into()),
             subscription,
             op,
+            priority: Priority::First,
         }
     }
 
@@ -392,7 +395,7 @@ impl Policy for RateLimitPolicy {
         let asked = std::time::Instant::now();
         let slot = self
             .pacer
-            .acquire(&call.key, self.deadline)
+            .acquire(&call.key, self.deadline, call.priority)
             .await
             .map_err(|wait| {
                 to_azure(ArmError::Throttled {

@@ -153,15 +153,14 @@ fn describe(err: &kube::Error, what: &str) -> String {
     }
 }
 
-async fn list_all<K>(
-    api: Api<K>,
-    kind: &str,
-    labels: Option<&str>,
-    listed: &mut Listed,
-) -> Result<(), kube::Error>
+/// Every page of one list: the objects read (with `kind` set), the requests sent, and the error
+/// that ended it early, if any (objects read before it are kept).
+async fn list_all<K>(api: Api<K>, kind: &str, labels: Option<&str>) -> (Vec<Value>, u64, Option<kube::Error>)
 where
     K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
+    let mut objects = Vec::new();
+    let mut requests = 0;
     let mut token: Option<String> = None;
     loop {
         let mut lp = ListParams::default().limit(PAGE_LIMIT);
@@ -171,64 +170,58 @@ where
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
-        listed.requests += 1;
-        let page = api.list(&lp).await?;
+        requests += 1;
+        let page = match api.list(&lp).await {
+            Ok(p) => p,
+            Err(e) => return (objects, requests, Some(e)),
+        };
         for item in page.items {
             let mut v = serde_json::to_value(&item).unwrap_or(Value::Null);
             if let Value::Object(o) = &mut v {
                 o.insert("kind".into(), Value::String(kind.into()));
             }
-            listed.objects.push(v);
+            objects.push(v);
         }
         token = page.metadata.continue_.filter(|t| !t.is_empty());
         if token.is_none() {
-            return Ok(());
+            return (objects, requests, None);
         }
     }
 }
 
-/// Lists everything the audit needs from one cluster. Never fails as a whole.
+/// Lists everything the audit needs from one cluster. Never fails as a whole. The four lists
+/// and the cloud config Secret are asked for at once (they do not depend on each other); the
+/// objects are merged in a fixed order, so the result does not depend on which answered first.
 pub async fn list_cluster(t: &Target) -> Listed {
     let mut listed = Listed::default();
     let c = t.client.clone();
-    if let Err(e) = list_all(Api::<Service>::all(c.clone()), "Service", None, &mut listed).await {
-        listed
-            .failures
-            .push((K8sKind::Services, describe(&e, "services")));
-    }
-    if let Err(e) = list_all(Api::<Node>::all(c.clone()), "Node", None, &mut listed).await {
-        listed.failures.push((K8sKind::Nodes, describe(&e, "nodes")));
-    }
-    if let Err(e) = list_all(
-        Api::<EndpointSlice>::all(c.clone()),
-        "EndpointSlice",
-        None,
-        &mut listed,
-    )
-    .await
-    {
-        listed
-            .failures
-            .push((K8sKind::EndpointSlices, describe(&e, "endpointslices")));
-    }
-    if let Err(e) = list_all(
-        Api::<Pod>::namespaced(c.clone(), "kube-system"),
-        "Pod",
-        None,
-        &mut listed,
-    )
-    .await
-    {
-        listed
-            .failures
-            .push((K8sKind::Pods, describe(&e, "pods in kube-system")));
+    let secret = async {
+        Api::<Secret>::namespaced(c.clone(), "kube-system")
+            .get_opt("azure-cloud-provider")
+            .await
+    };
+    let (services, nodes, slices, pods, secret) = tokio::join!(
+        list_all(Api::<Service>::all(c.clone()), "Service", None),
+        list_all(Api::<Node>::all(c.clone()), "Node", None),
+        list_all(Api::<EndpointSlice>::all(c.clone()), "EndpointSlice", None),
+        list_all(Api::<Pod>::namespaced(c.clone(), "kube-system"), "Pod", None),
+        secret,
+    );
+    for ((objects, requests, error), kind, what) in [
+        (services, K8sKind::Services, "services"),
+        (nodes, K8sKind::Nodes, "nodes"),
+        (slices, K8sKind::EndpointSlices, "endpointslices"),
+        (pods, K8sKind::Pods, "pods in kube-system"),
+    ] {
+        listed.objects.extend(objects);
+        listed.requests += requests;
+        if let Some(e) = error {
+            listed.failures.push((kind, describe(&e, what)));
+        }
     }
     // The cloud config Secret is optional: most audit identities may not read Secrets.
     listed.requests += 1;
-    match Api::<Secret>::namespaced(c, "kube-system")
-        .get_opt("azure-cloud-provider")
-        .await
-    {
+    match secret {
         Ok(Some(s)) => {
             if let Some(data) = s.data.as_ref().and_then(|d| d.get("cloud-config")) {
                 listed.cloud_config = Some(CloudConfigSource {
