@@ -202,7 +202,7 @@ pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
             let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
             let c = rt.block_on(crate::live::collect(&args.auth, &args.live, &cfg))?;
             (
-                crate::snapshot::inventory_from_world(&c.world),
+                crate::snapshot::inventory_from_collection(&c.world, c.arm_converted),
                 Source::Live,
                 c.stats,
             )

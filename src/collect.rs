@@ -21,6 +21,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::conventions::{DEFAULT_CLUSTER_NAME, ProviderId};
+use crate::inventory::convert::InventoryBuilder;
 use crate::inventory::json::str_at;
 use crate::inventory::{ArmKind, CloudConfigSource, Gap, GapScope, K8sKind};
 
@@ -69,6 +70,8 @@ pub struct CollectOptions {
 #[derive(Debug, Default)]
 pub struct ClusterListing {
     pub name: String,
+    /// Its place among the clusters asked for: the world lists clusters in this order.
+    pub order: usize,
     pub objects: Vec<Value>,
     pub failures: Vec<(K8sKind, String)>,
     pub cloud_config: Option<CloudConfigSource>,
@@ -140,21 +143,6 @@ pub fn redact_cloud_config(text: &str) -> String {
     }
 }
 
-/// Adds list items to the world; returns the keys of those added (items without an id are skipped).
-fn add_resources(world: &mut World, items: Vec<Box<RawValue>>, source: &str) -> Vec<String> {
-    let mut added = Vec::with_capacity(items.len());
-    for item in items {
-        // Same derivation as a snapshot's loader, so live and offline see the same types.
-        let Ok(resource) = ArmResource::from_raw(item, PathBuf::from(source)) else {
-            continue;
-        };
-        let key = id_key(&resource.id);
-        world.resources.insert(key.clone(), resource);
-        added.push(key);
-    }
-    added
-}
-
 /// One ARM list of the call plan.
 #[derive(Debug, Clone)]
 enum Job {
@@ -205,28 +193,148 @@ fn gap_value(g: Gap) -> Value {
     serde_json::to_value(g).unwrap_or(Value::Null)
 }
 
-/// Collects everything an audit needs. Never fails as a whole: failures become gaps.
-pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &CollectOptions) -> World {
-    let mut world = World {
-        meta: WorldMeta {
-            tenant_id: opts.tenant_id.clone(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let mut gaps: Vec<Gap> = Vec::new();
+/// What the Kubernetes side tells the collector, as soon as it learns it.
+#[derive(Debug)]
+pub enum ClusterEvent {
+    /// A subscription a cluster names (its hint, its cloud config), known before its listing
+    /// ends: its lists can start while the cluster is still being listed.
+    Subscription(String),
+    /// A cluster's whole listing.
+    Listed(ClusterListing),
+}
 
-    // Kubernetes side and cluster mapping.
-    let mut wanted_scale_sets = BTreeSet::new();
-    let mut subscriptions: BTreeSet<String> = opts
-        .subscriptions
-        .iter()
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
-    let explicit_subscriptions = !subscriptions.is_empty();
-    for c in clusters {
-        let hint = opts
-            .clusters
+/// What a collection produced: the world, and the inventory of its ARM side when it could be
+/// converted while lists were still being read (see [`crate::snapshot::inventory_from_collection`]).
+pub struct Collection {
+    pub world: World,
+    pub arm_converted: Option<InventoryBuilder>,
+}
+
+/// Converts ARM items on a thread of its own while the collector waits for the next pages, so
+/// that the conversion costs no wall time after the last page. It sees exactly the items that
+/// enter the world; if an id enters twice (the world keeps the last), its result is dropped.
+struct Converter {
+    tx: Option<std::sync::mpsc::Sender<(ArmKind, Box<RawValue>)>>,
+    thread: Option<std::thread::JoinHandle<(InventoryBuilder, usize)>>,
+    sent: usize,
+    replaced: bool,
+}
+
+impl Converter {
+    fn start() -> Converter {
+        let (tx, rx) = std::sync::mpsc::channel::<(ArmKind, Box<RawValue>)>();
+        let thread = std::thread::Builder::new()
+            .name("azaudit-convert".into())
+            .spawn(move || {
+                let mut b = InventoryBuilder::new();
+                let mut n = 0;
+                for (kind, raw) in rx {
+                    let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                    b.add_arm(kind, &v, None);
+                    n += 1;
+                }
+                (b, n)
+            })
+            .ok();
+        Converter {
+            tx: thread.is_some().then_some(tx),
+            thread,
+            sent: 0,
+            replaced: false,
+        }
+    }
+
+    fn add(&mut self, r: &ArmResource) {
+        if let (Some(tx), Some(kind)) = (&self.tx, ArmKind::from_arm_type(&r.type_))
+            && tx.send((kind, r.raw().to_owned())).is_ok()
+        {
+            self.sent += 1;
+        }
+    }
+
+    /// The builder, if it holds exactly the world's convertible resources.
+    fn finish(mut self, world: &World) -> Option<InventoryBuilder> {
+        drop(self.tx.take());
+        let (b, n) = self.thread.take()?.join().ok()?;
+        let expected = world
+            .resources
+            .values()
+            .filter(|r| ArmKind::from_arm_type(&r.type_).is_some())
+            .count();
+        (!self.replaced && n == self.sent && n == expected).then_some(b)
+    }
+}
+
+/// Collects everything an audit needs from listings already made. Never fails as a whole:
+/// failures become gaps.
+pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &CollectOptions) -> World {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for (i, mut c) in clusters.into_iter().enumerate() {
+        c.order = i;
+        let _ = tx.send(ClusterEvent::Listed(c));
+    }
+    drop(tx);
+    collect_streaming(arm, rx, opts).await.world
+}
+
+/// Mutable state of one collection.
+struct Plan {
+    world: World,
+    gaps: Vec<Gap>,
+    subscriptions: BTreeSet<String>,
+    explicit_subscriptions: bool,
+    wanted_scale_sets: BTreeSet<String>,
+    instances_asked: BTreeSet<String>,
+    usage_locations: BTreeSet<(String, String)>,
+    converter: Converter,
+}
+
+impl Plan {
+    /// A subscription to audit; `true` when it is new (its lists must start).
+    fn add_subscription(&mut self, s: &str) -> bool {
+        !self.explicit_subscriptions && self.subscriptions.insert(s.to_ascii_lowercase())
+    }
+
+    /// Adds list items to the world; returns the keys of those added (items without an id are skipped).
+    fn add_resources(&mut self, items: Vec<Box<RawValue>>, source: &str) -> Vec<String> {
+        let mut added = Vec::with_capacity(items.len());
+        for item in items {
+            // Same derivation as a snapshot's loader, so live and offline see the same types.
+            let Ok(resource) = ArmResource::from_raw(item, PathBuf::from(source)) else {
+                continue;
+            };
+            self.converter.add(&resource);
+            let key = id_key(&resource.id);
+            if self.world.resources.insert(key.clone(), resource).is_some() {
+                self.converter.replaced = true;
+            }
+            added.push(key);
+        }
+        added
+    }
+
+    /// Instance lists for wanted scale sets that the scale set lists have shown, each once.
+    fn instance_jobs(&mut self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for key in &self.wanted_scale_sets {
+            if self.instances_asked.contains(key) {
+                continue;
+            }
+            if let Some(r) = self.world.resources.get(key)
+                && r.type_is(ArmKind::VirtualMachineScaleSets.arm_type())
+                && let Some(s) = r.subscription()
+            {
+                self.instances_asked.insert(key.clone());
+                jobs.push(Job::Instances(s, r.id.clone()));
+            }
+        }
+        jobs
+    }
+
+    /// Takes in one cluster's listing: its metadata, objects and gaps. Returns the subscription
+    /// it names, if any.
+    fn add_cluster(&mut self, c: ClusterListing, hints: &[ClusterHint]) -> Option<String> {
+        let hint = hints
             .iter()
             .find(|h| h.context == c.name)
             .cloned()
@@ -246,14 +354,9 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
             .clone()
             .or_else(|| cc.as_ref().and_then(|v| str_at(v, &["resourceGroup"])))
             .or(node_rg);
-        if let Some(s) = &sub
-            && !explicit_subscriptions
-        {
-            subscriptions.insert(s.to_ascii_lowercase());
-        }
-        wanted_scale_sets.extend(node_scale_sets(&c.objects));
+        self.wanted_scale_sets.extend(node_scale_sets(&c.objects));
         for (kind, cause) in &c.failures {
-            gaps.push(Gap {
+            self.gaps.push(Gap {
                 scope: GapScope::Kubernetes {
                     cluster: c.name.clone(),
                     kind: *kind,
@@ -267,14 +370,14 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
                 redact_cloud_config(&s.text),
             )
         });
-        world.meta.clusters.push(ClusterMeta {
+        self.world.meta.clusters.push(ClusterMeta {
             name: c.name.clone(),
             cluster_name_tag: Some(
                 hint.cluster_name_tag
                     .clone()
                     .unwrap_or_else(|| DEFAULT_CLUSTER_NAME.to_string()),
             ),
-            subscription_id: sub,
+            subscription_id: sub.clone(),
             resource_group: rg,
             cloud_config: c.cloud_config.as_ref().map(|s| {
                 if s.reference.starts_with("file://") {
@@ -285,7 +388,7 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
             }),
             cloud_config_mode: c.cloud_config.as_ref().and_then(|s| s.file_mode),
         });
-        world.clusters.insert(
+        self.world.clusters.insert(
             c.name.clone(),
             ClusterObjects {
                 name: c.name.clone(),
@@ -293,32 +396,121 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
                 cloud_config,
             },
         );
+        sub
     }
+}
 
-    // Subscriptions: given, named by clusters, or every one the principal can see.
-    if subscriptions.is_empty() {
-        let r = arm
-            .list(None, &format!("/subscriptions?api-version={SUBSCRIPTIONS_API}"))
-            .await;
-        if let Some(e) = r.error {
-            gaps.push(Gap {
-                scope: GapScope::Other {
-                    what: "subscription discovery".into(),
-                },
-                cause: e,
-            });
+/// Collects everything an audit needs while the Kubernetes side is still being listed: a
+/// subscription's lists start as soon as any cluster names it (`events`), scale set instances as
+/// soon as both a node and the scale set list name the scale set, usages as soon as a list shows
+/// a location. The collection ends when `events` is closed and every list has finished. Never
+/// fails as a whole: failures become gaps.
+pub async fn collect_streaming(
+    arm: &dyn ArmSource,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<ClusterEvent>,
+    opts: &CollectOptions,
+) -> Collection {
+    let subscriptions: BTreeSet<String> = opts
+        .subscriptions
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let mut plan = Plan {
+        world: World {
+            meta: WorldMeta {
+                tenant_id: opts.tenant_id.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        gaps: Vec::new(),
+        explicit_subscriptions: !subscriptions.is_empty(),
+        subscriptions,
+        wanted_scale_sets: BTreeSet::new(),
+        instances_asked: BTreeSet::new(),
+        usage_locations: BTreeSet::new(),
+        converter: Converter::start(),
+    };
+    let mut orders: BTreeMap<String, usize> = BTreeMap::new();
+
+    // Every list of the call plan, pipelined (BENCHMARKS.md: the longest page chain, not the
+    // sum of phases, should bound the wall time). The ARM client bounds concurrency and rate.
+    let started = std::time::Instant::now();
+    let run = |job: Job| async move {
+        let r = arm.list(Some(job.subscription()), &job.path()).await;
+        (job, r)
+    };
+    let mut pending = FuturesUnordered::new();
+    for s in &plan.subscriptions {
+        for k in ArmKind::LISTED {
+            pending.push(run(Job::List(s.clone(), k)));
         }
-        for s in r.items {
-            let s: Value = serde_json::from_str(s.get()).unwrap_or(Value::Null);
-            if let Some(id) = str_at(&s, &["subscriptionId"]) {
-                world.meta.subscriptions.push(SubscriptionMeta {
-                    display_name: str_at(&s, &["displayName"]),
-                    id: id.clone(),
-                });
-                subscriptions.insert(id.to_ascii_lowercase());
+    }
+    let mut discovered = false;
+    let mut events_open = true;
+    let mut lists = 0usize;
+    loop {
+        tokio::select! {
+            ev = events.recv(), if events_open => match ev {
+                Some(ClusterEvent::Subscription(s)) => {
+                    if plan.add_subscription(&s) {
+                        tracing::debug!(subscription = %s, at_ms = started.elapsed().as_millis() as u64, "subscription named early");
+                        for k in ArmKind::LISTED {
+                            pending.push(run(Job::List(s.to_ascii_lowercase(), k)));
+                        }
+                    }
+                }
+                Some(ClusterEvent::Listed(c)) => {
+                    orders.insert(c.name.clone(), c.order);
+                    if let Some(s) = plan.add_cluster(c, &opts.clusters)
+                        && plan.add_subscription(&s)
+                    {
+                        for k in ArmKind::LISTED {
+                            pending.push(run(Job::List(s.to_ascii_lowercase(), k)));
+                        }
+                    }
+                    // A scale set this cluster's nodes use may already have been listed.
+                    for job in plan.instance_jobs() {
+                        pending.push(run(job));
+                    }
+                }
+                None => {
+                    events_open = false;
+                    // No subscription given and none named by a cluster: every one the principal can see.
+                    if plan.subscriptions.is_empty() {
+                        discovered = true;
+                        for s in discover(arm, &mut plan).await {
+                            for k in ArmKind::LISTED {
+                                pending.push(run(Job::List(s.clone(), k)));
+                            }
+                        }
+                    }
+                }
+            },
+            Some((job, r)) = pending.next(), if !pending.is_empty() => {
+                lists += 1;
+                for next in handle(&mut plan, job, r, started) {
+                    pending.push(run(next));
+                }
             }
+            else => break,
         }
-    } else {
+    }
+    tracing::info!(
+        lists,
+        subscriptions = plan.subscriptions.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "ARM collection done"
+    );
+
+    let Plan {
+        mut world,
+        mut gaps,
+        subscriptions,
+        converter,
+        ..
+    } = plan;
+    if !discovered {
         for s in &subscriptions {
             world.meta.subscriptions.push(SubscriptionMeta {
                 id: s.clone(),
@@ -326,111 +518,113 @@ pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &
             });
         }
     }
-
-    // Every list of the call plan, pipelined: a scale set's instances are asked for as soon as
-    // its subscription's scale set list names it, and a (subscription, location)'s usages as
-    // soon as any list shows a resource there, instead of after every subscription list has
-    // finished. The requests are the same; only the waiting between phases goes (BENCHMARKS.md:
-    // the longest page chain, not the sum of phases, should bound the wall time). The ARM
-    // client bounds concurrency and rate.
-    let started = std::time::Instant::now();
-    let run = |job: Job| async move {
-        let r = arm.list(Some(job.subscription()), &job.path()).await;
-        (job, r)
-    };
-    let mut pending = FuturesUnordered::new();
-    for s in &subscriptions {
-        for k in ArmKind::LISTED {
-            pending.push(run(Job::List(s.clone(), k)));
-        }
-    }
-    let mut usage_locations: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut lists = 0usize;
-    while let Some((job, r)) = pending.next().await {
-        lists += 1;
-        tracing::debug!(
-            list = %job.path(),
-            items = r.items.len(),
-            failed = r.error.is_some(),
-            at_ms = started.elapsed().as_millis() as u64,
-            "ARM list done"
-        );
-        if let Some(e) = r.error {
-            gaps.push(job.gap(e));
-        }
-        let added = match &job {
-            Job::List(sub, kind) => {
-                let added = add_resources(
-                    &mut world,
-                    r.items,
-                    &format!("arm/{sub}/{}.json", kind.arm_type().replace('/', "_")),
-                );
-                if *kind == ArmKind::VirtualMachineScaleSets {
-                    // VMSS instances, only for scale sets that nodes use and that exist.
-                    for key in added.iter().filter(|k| wanted_scale_sets.contains(*k)) {
-                        if let Some(r) = world.resources.get(key)
-                            && r.type_is(ArmKind::VirtualMachineScaleSets.arm_type())
-                            && let Some(s) = r.subscription()
-                        {
-                            pending.push(run(Job::Instances(s, r.id.clone())));
-                        }
-                    }
-                }
-                added
-            }
-            Job::Instances(sub, _) => {
-                add_resources(&mut world, r.items, &format!("arm/{sub}/vmss-instances.json"))
-            }
-            Job::Usages(sub, loc) => {
-                // Rows whose id lacks the scope get a synthetic one, so they can be told apart.
-                let items = r
-                    .items
-                    .into_iter()
-                    .map(|raw| {
-                        let mut v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-                        if v.get("id").and_then(Value::as_str).is_none_or(str::is_empty)
-                            && let (Some(name), Value::Object(o)) = (str_at(&v, &["name", "value"]), &mut v)
-                        {
-                            o.insert(
-                                "id".into(),
-                                Value::String(format!(
-                                    "/subscriptions/{sub}/providers/Microsoft.Network/locations/{loc}/usages/{name}"
-                                )),
-                            );
-                        }
-                        azaudit_world::raw::to_raw(&v)
-                    })
-                    .collect();
-                add_resources(&mut world, items, &format!("arm/{sub}/usages-{loc}.json"));
-                // Usage rows hold no resources: they add no location.
-                Vec::new()
-            }
-        };
-        // Network usages per (subscription, location) holding resources, each asked for once.
-        for key in &added {
-            if let Some(r) = world.resources.get(key)
-                && let (Some(sub), Some(loc)) = (r.subscription(), r.location())
-            {
-                let at = (
-                    sub.to_ascii_lowercase(),
-                    loc.to_ascii_lowercase().replace(' ', ""),
-                );
-                if usage_locations.insert(at.clone()) {
-                    pending.push(run(Job::Usages(at.0, at.1)));
-                }
-            }
-        }
-    }
-    tracing::info!(
-        lists,
-        subscriptions = subscriptions.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "ARM collection done"
-    );
-
+    // Clusters in the order they were asked for, whatever order they answered in.
+    world
+        .meta
+        .clusters
+        .sort_by_key(|c| orders.get(&c.name).copied().unwrap_or(usize::MAX));
     gaps.sort();
     world.meta.gaps = gaps.into_iter().map(gap_value).collect();
-    world
+    let arm_converted = converter.finish(&world);
+    Collection { world, arm_converted }
+}
+
+/// Subscription discovery: `GET /subscriptions`. Returns the lower-cased ids found.
+async fn discover(arm: &dyn ArmSource, plan: &mut Plan) -> Vec<String> {
+    let r = arm
+        .list(None, &format!("/subscriptions?api-version={SUBSCRIPTIONS_API}"))
+        .await;
+    if let Some(e) = r.error {
+        plan.gaps.push(Gap {
+            scope: GapScope::Other {
+                what: "subscription discovery".into(),
+            },
+            cause: e,
+        });
+    }
+    let mut found = Vec::new();
+    for s in r.items {
+        let s: Value = serde_json::from_str(s.get()).unwrap_or(Value::Null);
+        if let Some(id) = str_at(&s, &["subscriptionId"]) {
+            plan.world.meta.subscriptions.push(SubscriptionMeta {
+                display_name: str_at(&s, &["displayName"]),
+                id: id.clone(),
+            });
+            if plan.subscriptions.insert(id.to_ascii_lowercase()) {
+                found.push(id.to_ascii_lowercase());
+            }
+        }
+    }
+    found
+}
+
+/// Takes in one finished list; returns the lists it makes necessary (scale set instances,
+/// usages of newly seen locations).
+fn handle(plan: &mut Plan, job: Job, r: RawList, started: std::time::Instant) -> Vec<Job> {
+    tracing::debug!(
+        list = %job.path(),
+        items = r.items.len(),
+        failed = r.error.is_some(),
+        at_ms = started.elapsed().as_millis() as u64,
+        "ARM list done"
+    );
+    if let Some(e) = r.error {
+        plan.gaps.push(job.gap(e));
+    }
+    let mut next = Vec::new();
+    let added = match &job {
+        Job::List(sub, kind) => {
+            let added = plan.add_resources(
+                r.items,
+                &format!("arm/{sub}/{}.json", kind.arm_type().replace('/', "_")),
+            );
+            if *kind == ArmKind::VirtualMachineScaleSets {
+                // VMSS instances, only for scale sets that nodes use and that exist.
+                next.extend(plan.instance_jobs());
+            }
+            added
+        }
+        Job::Instances(sub, _) => plan.add_resources(r.items, &format!("arm/{sub}/vmss-instances.json")),
+        Job::Usages(sub, loc) => {
+            // Rows whose id lacks the scope get a synthetic one, so they can be told apart.
+            let items = r
+                .items
+                .into_iter()
+                .map(|raw| {
+                    let mut v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                    if v.get("id").and_then(Value::as_str).is_none_or(str::is_empty)
+                        && let (Some(name), Value::Object(o)) = (str_at(&v, &["name", "value"]), &mut v)
+                    {
+                        o.insert(
+                            "id".into(),
+                            Value::String(format!(
+                                "/subscriptions/{sub}/providers/Microsoft.Network/locations/{loc}/usages/{name}"
+                            )),
+                        );
+                    }
+                    azaudit_world::raw::to_raw(&v)
+                })
+                .collect();
+            plan.add_resources(items, &format!("arm/{sub}/usages-{loc}.json"));
+            // Usage rows hold no resources: they add no location.
+            Vec::new()
+        }
+    };
+    // Network usages per (subscription, location) holding resources, each asked for once.
+    for key in &added {
+        if let Some(r) = plan.world.resources.get(key)
+            && let (Some(sub), Some(loc)) = (r.subscription(), r.location())
+        {
+            let at = (
+                sub.to_ascii_lowercase(),
+                loc.to_ascii_lowercase().replace(' ', ""),
+            );
+            if plan.usage_locations.insert(at.clone()) {
+                next.push(Job::Usages(at.0, at.1));
+            }
+        }
+    }
+    next
 }
 
 #[cfg(test)]
@@ -484,6 +678,7 @@ mod tests {
             objects: vec![node],
             failures: vec![(K8sKind::Pods, "forbidden".into())],
             cloud_config: None,
+            order: 0,
         };
         let w = collect(&fake, vec![listing], &CollectOptions::default()).await;
         let asked = fake.asked.lock().unwrap().clone();
@@ -637,5 +832,159 @@ mod tests {
         assert!(!r.contains("hunter2") && !r.contains("\"pw\""));
         assert!(r.contains("\"t\""));
         assert!(!redact_cloud_config("{broken hunter2").contains("hunter2"));
+    }
+
+    /// A fake that tells, through `asked`, which lists were requested, and answers from `inner`.
+    struct Watched {
+        inner: Fake,
+        asked: tokio::sync::mpsc::UnboundedSender<String>,
+    }
+
+    #[async_trait]
+    impl ArmSource for Watched {
+        async fn list(&self, s: Option<&str>, p: &str) -> RawList {
+            let _ = self.asked.send(p.to_string());
+            self.inner.list(s, p).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscription_named_early_is_listed_before_its_cluster_is_and_late_nodes_still_get_instances() {
+        let ss = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/np";
+        let lb = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/kubernetes";
+        let mut lists = BTreeMap::new();
+        lists.insert(
+            "/subscriptions/s1/providers/microsoft.compute/virtualmachinescalesets".to_string(),
+            RawList { items: raws(vec![json!({"id": ss, "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope"})]), error: None },
+        );
+        lists.insert(
+            "/subscriptions/s1/providers/microsoft.network/loadbalancers".to_string(),
+            RawList {
+                items: raws(vec![
+                    json!({"id": lb, "location": "westeurope", "properties": {}}),
+                ]),
+                error: None,
+            },
+        );
+        lists.insert(
+            format!("{ss}/virtualMachines").to_ascii_lowercase(),
+            RawList {
+                items: raws(vec![
+                    json!({"id": format!("{ss}/virtualMachines/0"), "location": "westeurope"}),
+                ]),
+                error: None,
+            },
+        );
+        let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+        let fake = Watched {
+            inner: Fake {
+                lists,
+                asked: Mutex::new(Vec::new()),
+            },
+            asked: asked_tx,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(ClusterEvent::Subscription("S1".into())).unwrap();
+        let opts = CollectOptions::default();
+        let collecting = collect_streaming(&fake, rx, &opts);
+        let cluster = async {
+            // The cluster's listing arrives only after every list of the subscription was asked
+            // for, and after the scale set list has answered: the ARM side did not wait for it.
+            let mut seen = Vec::new();
+            while seen.len() < ArmKind::LISTED.len() {
+                seen.push(asked.recv().await.unwrap());
+            }
+            assert!(
+                seen.iter().all(|p| p.starts_with("/subscriptions/s1/")),
+                "{seen:?}"
+            );
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            let node = json!({"kind": "Node", "metadata": {"name": "n0"}, "spec": {"providerID": format!("azure://{ss}/virtualMachines/0")}});
+            tx.send(ClusterEvent::Listed(ClusterListing {
+                name: "c1".into(),
+                objects: vec![node],
+                order: 0,
+                ..Default::default()
+            }))
+            .unwrap();
+            drop(tx);
+        };
+        let (c, ()) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            tokio::join!(collecting, cluster)
+        })
+        .await
+        .expect("collection ends when the events end");
+        let w = &c.world;
+        let all = fake.inner.asked.lock().unwrap().clone();
+        // 7 lists once (the cluster's subscription is the one named early), the scale set's
+        // instances although its list answered before the node that names it arrived, usages once.
+        assert_eq!(all.len(), 9, "{all:#?}");
+        assert!(
+            all.iter()
+                .any(|p| p.contains("virtualMachineScaleSets/np/virtualMachines"))
+        );
+        assert!(
+            w.resources
+                .contains_key(&id_key(&format!("{ss}/virtualMachines/0")))
+        );
+        assert_eq!(w.meta.subscriptions.len(), 1);
+        assert_eq!(w.meta.clusters[0].subscription_id.as_deref(), Some("s1"));
+        // The ARM side was converted while collecting, to the same inventory.
+        let pre = c.arm_converted.expect("converted during collection");
+        assert_eq!(
+            serde_json::to_value(crate::snapshot::inventory_from_collection(w, Some(pre))).unwrap(),
+            serde_json::to_value(crate::snapshot::inventory_from_world(w)).unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn clusters_keep_their_order_and_a_duplicate_id_drops_the_early_conversion() {
+        let lb = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/kubernetes";
+        let mut lists = BTreeMap::new();
+        // The same load balancer in two lists (a misbehaving API): the world keeps the last.
+        for t in ["loadbalancers", "publicipaddresses"] {
+            lists.insert(
+                format!("/subscriptions/s1/providers/microsoft.network/{t}"),
+                RawList {
+                    items: raws(vec![
+                        json!({"id": lb, "type": "Microsoft.Network/loadBalancers", "properties": {}}),
+                    ]),
+                    error: None,
+                },
+            );
+        }
+        let fake = Fake {
+            lists,
+            asked: Mutex::new(Vec::new()),
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for (name, order) in [("zeta", 0), ("alpha", 1)] {
+            tx.send(ClusterEvent::Listed(ClusterListing {
+                name: name.into(),
+                order,
+                ..Default::default()
+            }))
+            .unwrap();
+        }
+        drop(tx);
+        let opts = CollectOptions {
+            subscriptions: vec!["s1".into()],
+            ..Default::default()
+        };
+        let c = collect_streaming(&fake, rx, &opts).await;
+        let names: Vec<&str> = c.world.meta.clusters.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
+        assert!(
+            c.arm_converted.is_none(),
+            "a replaced resource must not be counted twice"
+        );
+        assert_eq!(
+            crate::snapshot::inventory_from_world(&c.world)
+                .load_balancers
+                .len(),
+            1
+        );
     }
 }

@@ -83,7 +83,7 @@ pub fn run(args: &ReportArgs, color: ColorChoice) -> anyhow::Result<Exit> {
         mock.shutdown().await;
         collected
     })?;
-    let inv = crate::snapshot::inventory_from_world(&result.world);
+    let inv = crate::snapshot::inventory_from_collection(&result.world, result.arm_converted);
     let report = build_result(&inv, Source::Demo, args, &cfg, result.stats, started)?;
     finish(report, args, color)
 }

@@ -171,14 +171,36 @@ pub fn run_inventory(args: &InventoryArgs) -> anyhow::Result<Exit> {
         None => {
             let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
             let c = rt.block_on(crate::live::collect(&args.auth, &args.live, &cfg))?;
-            (crate::snapshot::inventory_from_world(&c.world), c.stats)
+            (
+                crate::snapshot::inventory_from_collection(&c.world, c.arm_converted),
+                c.stats,
+            )
         }
     };
     match args.format {
         InventoryFormat::Table => write_out(&render_counts(&inv, &stats))?,
         InventoryFormat::Json => {
-            let v = serde_json::json!({"inventory": inv, "stats": stats});
-            write_out(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+            // Streamed: the inventory of a large estate is never held a second time as JSON.
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                inventory: &'a Inventory,
+                stats: &'a CallStats,
+            }
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let written = serde_json::to_writer_pretty(
+                &mut out,
+                &Out {
+                    inventory: &inv,
+                    stats: &stats,
+                },
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush());
+            match written {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                r => r.context("write the inventory")?,
+            }
         }
     }
     Ok(exit_for(&inv))

@@ -11,7 +11,7 @@ use futures::future::join_all;
 use crate::arm::{ArmArgs, ArmClient, CacheScope};
 use crate::auth::{AuthArgs, IdentityInfo};
 use crate::cloud_config::CloudConfig;
-use crate::collect::{ClusterHint, ClusterListing, CollectOptions};
+use crate::collect::{ClusterEvent, ClusterHint, ClusterListing, CollectOptions};
 use crate::config::Config;
 use crate::inventory::CloudConfigSource;
 use crate::kube::KubeArgs;
@@ -57,10 +57,19 @@ pub struct LiveArgs {
 /// Everything a live collection produced.
 pub struct Collected {
     pub world: azaudit_world::World,
+    /// The world's ARM side already converted during collection, when that worked out
+    /// (`snapshot::inventory_from_collection`).
+    pub arm_converted: Option<crate::inventory::convert::InventoryBuilder>,
     pub stats: CallStats,
     pub identity: IdentityInfo,
     /// The ARM client, for callers that go on talking to ARM (cleanup apply).
     pub arm: ArmClient,
+}
+
+/// The `subscriptionId` a cloud config names (keys matched as the collector matches them).
+fn cloud_config_subscription(cc: &CloudConfigSource) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(&cc.text).ok()?;
+    crate::inventory::json::str_at(&v, &["subscriptionId"]).filter(|s| !s.trim().is_empty())
 }
 
 fn read_cloud_config_file(path: &PathBuf) -> anyhow::Result<CloudConfigSource> {
@@ -113,38 +122,29 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
         scope,
     )?;
 
-    // Kubernetes: every cluster concurrently; a cluster that cannot be reached is a gap, not an error.
-    step(&pb, "listing Kubernetes clusters");
-    let targets = crate::kube::targets(&live.kube).await?;
-    let k8s_started = std::time::Instant::now();
-    let listings = join_all(targets.iter().map(crate::kube::list_cluster)).await;
-    tracing::info!(
-        clusters = targets.len(),
-        elapsed_ms = k8s_started.elapsed().as_millis() as u64,
-        "Kubernetes listing done"
+    // Kubernetes and ARM at once: every cluster is listed concurrently (a cluster that cannot be
+    // reached is a gap, not an error), and a subscription's ARM lists start as soon as a
+    // cluster names it (config hint, cloud config file or Secret), before the listings end.
+    step(
+        &pb,
+        "listing Kubernetes clusters and Azure resources (rate-limited per subscription)",
     );
-    let mut k8s_requests = 0;
-    let mut clusters = Vec::new();
+    let targets = crate::kube::targets(&live.kube).await?;
     let hints: Vec<ClusterHint> = cfg.clusters.clone();
-    for (t, l) in targets.iter().zip(listings) {
-        k8s_requests += l.requests;
+    // Cloud config files are read first: a missing file is an error before anything is listed.
+    let mut file_configs = Vec::new();
+    for t in &targets {
         let hint = hints.iter().find(|h| h.context == t.name);
-        let mut cloud_config = l.cloud_config;
-        if cloud_config.is_none() {
-            if let Some(p) = hint.and_then(|h| h.cloud_config_file.as_ref()) {
-                cloud_config = Some(read_cloud_config_file(p)?);
-            } else if let (Some(p), 1) = (&auth_args.cloud_config, targets.len()) {
-                cloud_config = Some(read_cloud_config_file(p)?);
-            }
-        }
-        clusters.push(ClusterListing {
-            name: t.name.clone(),
-            objects: l.objects,
-            failures: l.failures,
-            cloud_config,
-        });
+        let file = if let Some(p) = hint.and_then(|h| h.cloud_config_file.as_ref()) {
+            Some(read_cloud_config_file(p)?)
+        } else if let (Some(p), 1) = (&auth_args.cloud_config, targets.len()) {
+            Some(read_cloud_config_file(p)?)
+        } else {
+            None
+        };
+        file_configs.push(file);
     }
-    let mut cluster_hints = hints;
+    let mut cluster_hints = hints.clone();
     if let Some(name) = &live.cluster_name {
         for t in &targets {
             if !cluster_hints.iter().any(|h| h.context == t.name) {
@@ -161,15 +161,77 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
         clusters: cluster_hints,
         tenant_id: auth.identity.tenant_id.clone(),
     };
-    step(&pb, "listing Azure resources (rate-limited per subscription)");
-    let world = crate::collect::collect(&arm, clusters, &opts).await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // Subscriptions known before any listing: from hints, then from cloud config files.
+    for (t, file) in targets.iter().zip(&file_configs) {
+        let hinted = hints
+            .iter()
+            .find(|h| h.context == t.name)
+            .and_then(|h| h.subscription_id.clone());
+        match hinted {
+            Some(s) => {
+                let _ = tx.send(ClusterEvent::Subscription(s));
+            }
+            None => {
+                if let Some(s) = file.as_ref().and_then(cloud_config_subscription) {
+                    let _ = tx.send(ClusterEvent::Subscription(s));
+                }
+            }
+        }
+    }
+    let k8s_requests = std::sync::atomic::AtomicU64::new(0);
+    let k8s_started = std::time::Instant::now();
+    let kubernetes = async {
+        let per_cluster = targets
+            .iter()
+            .zip(file_configs)
+            .enumerate()
+            .map(|(order, (t, file))| {
+                let tx = tx.clone();
+                let hinted = hints
+                    .iter()
+                    .any(|h| h.context == t.name && h.subscription_id.is_some());
+                let k8s_requests = &k8s_requests;
+                async move {
+                    // The Secret's subscription starts ARM lists at once, unless a hint names one.
+                    let early = |cc: &CloudConfigSource| {
+                        if let (false, Some(s)) = (hinted, cloud_config_subscription(cc)) {
+                            let _ = tx.send(ClusterEvent::Subscription(s));
+                        }
+                    };
+                    let l = crate::kube::list_cluster_with(t, &early).await;
+                    tracing::debug!(
+                        cluster = %t.name,
+                        elapsed_ms = k8s_started.elapsed().as_millis() as u64,
+                        "cluster listed"
+                    );
+                    k8s_requests.fetch_add(l.requests, std::sync::atomic::Ordering::Relaxed);
+                    let _ = tx.send(ClusterEvent::Listed(ClusterListing {
+                        name: t.name.clone(),
+                        order,
+                        objects: l.objects,
+                        failures: l.failures,
+                        cloud_config: l.cloud_config.or(file),
+                    }));
+                }
+            });
+        join_all(per_cluster).await;
+        drop(tx);
+        tracing::info!(
+            clusters = targets.len(),
+            elapsed_ms = k8s_started.elapsed().as_millis() as u64,
+            "Kubernetes listing done"
+        );
+    };
+    let (_, collection) = tokio::join!(kubernetes, crate::collect::collect_streaming(&arm, rx, &opts));
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
     let mut stats = arm.stats();
-    stats.kubernetes_requests = k8s_requests;
+    stats.kubernetes_requests = k8s_requests.into_inner();
     Ok(Collected {
-        world,
+        world: collection.world,
+        arm_converted: collection.arm_converted,
         stats,
         identity: auth.identity,
         arm,

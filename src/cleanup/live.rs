@@ -44,8 +44,10 @@ impl Estate for LiveEstate {
             .targets
             .iter()
             .zip(listed)
-            .map(|(t, l)| ClusterListing {
+            .enumerate()
+            .map(|(order, (t, l))| ClusterListing {
                 name: t.name.clone(),
+                order,
                 objects: l.objects,
                 failures: l.failures,
                 cloud_config: None,

@@ -153,6 +153,16 @@ fn describe(err: &kube::Error, what: &str) -> String {
     }
 }
 
+/// The cloud config a `kube-system/azure-cloud-provider` Secret holds.
+fn cloud_config_of(t: &Target, s: &Secret) -> Option<CloudConfigSource> {
+    let data = s.data.as_ref()?.get("cloud-config")?;
+    Some(CloudConfigSource {
+        reference: format!("k8s://{}/kube-system/secrets/azure-cloud-provider", t.name),
+        text: String::from_utf8_lossy(&data.0).into_owned(),
+        file_mode: None,
+    })
+}
+
 /// Every page of one list: the objects read (with `kind` set), the requests sent, and the error
 /// that ended it early, if any (objects read before it are kept).
 async fn list_all<K>(api: Api<K>, kind: &str, labels: Option<&str>) -> (Vec<Value>, u64, Option<kube::Error>)
@@ -193,12 +203,23 @@ where
 /// and the cloud config Secret are asked for at once (they do not depend on each other); the
 /// objects are merged in a fixed order, so the result does not depend on which answered first.
 pub async fn list_cluster(t: &Target) -> Listed {
+    list_cluster_with(t, &|_| {}).await
+}
+
+/// [`list_cluster`], calling `early` with the cloud config as soon as the Secret has answered,
+/// while the other lists may still be paging.
+pub async fn list_cluster_with(t: &Target, early: &(dyn Fn(&CloudConfigSource) + Sync)) -> Listed {
     let mut listed = Listed::default();
     let c = t.client.clone();
     let secret = async {
-        Api::<Secret>::namespaced(c.clone(), "kube-system")
+        let r = Api::<Secret>::namespaced(c.clone(), "kube-system")
             .get_opt("azure-cloud-provider")
             .await
+            .map(|s| s.and_then(|s| cloud_config_of(t, &s)));
+        if let Ok(Some(cc)) = &r {
+            early(cc);
+        }
+        r
     };
     let (services, nodes, slices, pods, secret) = tokio::join!(
         list_all(Api::<Service>::all(c.clone()), "Service", None),
@@ -222,16 +243,7 @@ pub async fn list_cluster(t: &Target) -> Listed {
     // The cloud config Secret is optional: most audit identities may not read Secrets.
     listed.requests += 1;
     match secret {
-        Ok(Some(s)) => {
-            if let Some(data) = s.data.as_ref().and_then(|d| d.get("cloud-config")) {
-                listed.cloud_config = Some(CloudConfigSource {
-                    reference: format!("k8s://{}/kube-system/secrets/azure-cloud-provider", t.name),
-                    text: String::from_utf8_lossy(&data.0).into_owned(),
-                    file_mode: None,
-                });
-            }
-        }
-        Ok(None) => {}
+        Ok(cc) => listed.cloud_config = cc,
         Err(e) => tracing::debug!(cluster = %t.name, "cloud config secret not readable: {e}"),
     }
     listed

@@ -31,14 +31,27 @@ fn cloud_config_secret(o: &azaudit_world::ClusterObjects) -> Option<String> {
 /// Builds the inventory of a world. Load problems that lost data become gaps, as do the gaps a
 /// snapshot recorded in `world.json`.
 pub fn inventory_from_world(world: &World) -> Inventory {
-    let mut b = InventoryBuilder::new();
+    inventory_from_collection(world, None)
+}
+
+/// [`inventory_from_world`], with the world's ARM resources already converted (by the live
+/// collector, while it waited for pages) when `arm_converted` is given: the same conversion,
+/// done earlier.
+pub fn inventory_from_collection(world: &World, arm_converted: Option<InventoryBuilder>) -> Inventory {
+    let mut b = match arm_converted {
+        Some(b) => b,
+        None => {
+            let mut b = InventoryBuilder::new();
+            for r in world.resources.values() {
+                if let Some(kind) = ArmKind::from_arm_type(&r.type_) {
+                    b.add_arm(kind, &r.value(), None);
+                }
+            }
+            b
+        }
+    };
     for s in world.subscription_ids() {
         b.add_subscription(&s);
-    }
-    for r in world.resources.values() {
-        if let Some(kind) = ArmKind::from_arm_type(&r.type_) {
-            b.add_arm(kind, &r.value(), None);
-        }
     }
     let mut names: Vec<String> = world.clusters.keys().cloned().collect();
     for m in &world.meta.clusters {
