@@ -530,7 +530,7 @@ fn list_objects(
 
     // As etcd3's `GetList`: walk keys in order, stop when `limit` items matched and another key
     // follows; the continue token then starts right after the last key examined.
-    let mut items = Vec::new();
+    let mut items: Vec<(&str, &Value)> = Vec::new();
     let mut next_start: Option<String> = None;
     let mut remaining = 0usize;
     for (i, (_, ns, o)) in all.iter().enumerate().skip(begin) {
@@ -541,7 +541,7 @@ fn list_objects(
         }
         let lookup = |f: &str| field_value(res, ns, o, f);
         if labels.matches(o) && fields.matches(lookup) {
-            items.push(served(res, ns, o));
+            items.push((ns.as_str(), *o));
         }
     }
     let mut metadata = Map::new();
@@ -555,21 +555,78 @@ fn list_objects(
         }
     }
     if let Some(include) = query.table {
+        let items: Vec<Value> = items.iter().map(|(ns, o)| served(res, ns, o)).collect();
         return ok(table::table(res.kind, &items, Value::Object(metadata), include));
     }
-    // Items of a typed list carry no `kind`/`apiVersion` of their own.
-    for item in &mut items {
-        if let Some(m) = item.as_object_mut() {
-            m.remove("kind");
-            m.remove("apiVersion");
-        }
+    // Items of a typed list carry no `kind`/`apiVersion` of their own. Written from the world's
+    // objects by reference: a list of thousands is never copied to be served.
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        kind: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        metadata: Value,
+        items: Vec<ListItem<'a>>,
     }
-    ok(json!({
-        "kind": format!("{}List", res.kind),
-        "apiVersion": res.group_version(),
-        "metadata": metadata,
-        "items": items,
-    }))
+    let list = List {
+        kind: format!("{}List", res.kind),
+        api_version: res.group_version(),
+        metadata: Value::Object(metadata),
+        items: items
+            .into_iter()
+            .map(|(ns, o)| ListItem {
+                object: o,
+                namespace: res.namespaced.then_some(ns),
+            })
+            .collect(),
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        serde_json::to_string(&list).expect("JSON values serialise"),
+    )
+        .into_response()
+}
+
+/// An object as a list serves it: without `kind`/`apiVersion`, with `metadata.namespace` set
+/// for namespaced kinds (the world's files may leave it out).
+struct ListItem<'a> {
+    object: &'a Value,
+    namespace: Option<&'a str>,
+}
+
+impl serde::Serialize for ListItem<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Meta<'a>(Option<&'a Map<String, Value>>, &'a str);
+        impl serde::Serialize for Meta<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                for (k, v) in self.0.into_iter().flatten() {
+                    if k != "namespace" {
+                        m.serialize_entry(k, v)?;
+                    }
+                }
+                m.serialize_entry("namespace", self.1)?;
+                m.end()
+            }
+        }
+        let Some(o) = self.object.as_object() else {
+            return self.object.serialize(s);
+        };
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in o {
+            match (k.as_str(), self.namespace) {
+                ("kind" | "apiVersion", _) => {}
+                ("metadata", Some(ns)) => m.serialize_entry(k, &Meta(v.as_object(), ns))?,
+                _ => m.serialize_entry(k, v)?,
+            }
+        }
+        if let (Some(ns), false) = (self.namespace, o.contains_key("metadata")) {
+            m.serialize_entry("metadata", &Meta(None, ns))?;
+        }
+        m.end()
+    }
 }
 
 /// A field's value as the registry's `ToSelectableFields` formats it.

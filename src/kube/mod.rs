@@ -6,13 +6,10 @@
 
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, ObjectList};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::inventory::{CloudConfigSource, K8sKind};
@@ -164,11 +161,15 @@ fn cloud_config_of(t: &Target, s: &Secret) -> Option<CloudConfigSource> {
 }
 
 /// Every page of one list: the objects read (with `kind` set), the requests sent, and the error
-/// that ended it early, if any (objects read before it are kept).
-async fn list_all<K>(api: Api<K>, kind: &str, labels: Option<&str>) -> (Vec<Value>, u64, Option<kube::Error>)
-where
-    K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
+/// that ended it early, if any (objects read before it are kept). Items are read straight into
+/// JSON trees, as the API server sent them: no typed round trip (which costs CPU and drops
+/// fields the typed structs do not know).
+async fn list_all(
+    client: &Client,
+    path: &str,
+    kind: &str,
+    labels: Option<&str>,
+) -> (Vec<Value>, u64, Option<kube::Error>) {
     let mut objects = Vec::new();
     let mut requests = 0;
     let mut token: Option<String> = None;
@@ -181,12 +182,15 @@ where
             lp = lp.continue_token(t);
         }
         requests += 1;
-        let page = match api.list(&lp).await {
+        let page = match kube::core::Request::new(path).list(&lp) {
+            Ok(req) => client.request::<ObjectList<Value>>(req).await,
+            Err(e) => Err(kube::Error::BuildRequest(e)),
+        };
+        let page = match page {
             Ok(p) => p,
             Err(e) => return (objects, requests, Some(e)),
         };
-        for item in page.items {
-            let mut v = serde_json::to_value(&item).unwrap_or(Value::Null);
+        for mut v in page.items {
             if let Value::Object(o) = &mut v {
                 o.insert("kind".into(), Value::String(kind.into()));
             }
@@ -222,10 +226,15 @@ pub async fn list_cluster_with(t: &Target, early: &(dyn Fn(&CloudConfigSource) +
         r
     };
     let (services, nodes, slices, pods, secret) = tokio::join!(
-        list_all(Api::<Service>::all(c.clone()), "Service", None),
-        list_all(Api::<Node>::all(c.clone()), "Node", None),
-        list_all(Api::<EndpointSlice>::all(c.clone()), "EndpointSlice", None),
-        list_all(Api::<Pod>::namespaced(c.clone(), "kube-system"), "Pod", None),
+        list_all(&c, "/api/v1/services", "Service", None),
+        list_all(&c, "/api/v1/nodes", "Node", None),
+        list_all(
+            &c,
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            "EndpointSlice",
+            None
+        ),
+        list_all(&c, "/api/v1/namespaces/kube-system/pods", "Pod", None),
         secret,
     );
     for ((objects, requests, error), kind, what) in [

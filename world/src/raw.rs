@@ -17,53 +17,39 @@ use serde_json::value::RawValue;
 use crate::{ENVELOPE, ResourceId, USAGE_TYPE};
 
 /// Removes insignificant whitespace from valid JSON text (strings, escapes included, are kept
-/// byte for byte). Input that is already compact is returned as is.
+/// byte for byte). Text without a line break is returned as is: JSON strings cannot hold a raw
+/// line break, so only laid-out (pretty) JSON has one, and ARM's own answers never do; the check
+/// is a `memchr`, so the live path pays nothing for it.
 pub fn compact(text: &str) -> Cow<'_, str> {
-    let needs = {
-        let mut in_str = false;
-        let mut esc = false;
-        text.bytes().any(|b| {
-            if in_str {
-                if esc {
-                    esc = false;
-                } else if b == b'\\' {
-                    esc = true;
-                } else if b == b'"' {
-                    in_str = false;
-                }
-                false
-            } else if b == b'"' {
-                in_str = true;
-                false
-            } else {
-                matches!(b, b' ' | b'\n' | b'\r' | b'\t')
-            }
-        })
-    };
-    if !needs {
+    if !text.contains('\n') {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
+    // Byte-wise: whitespace and quotes are ASCII, and no byte of a multi-byte UTF-8 sequence is.
+    let mut out = Vec::with_capacity(text.len());
     let mut in_str = false;
     let mut esc = false;
-    for c in text.chars() {
+    for &b in text.as_bytes() {
         if in_str {
-            out.push(c);
+            out.push(b);
             if esc {
                 esc = false;
-            } else if c == '\\' {
+            } else if b == b'\\' {
                 esc = true;
-            } else if c == '"' {
+            } else if b == b'"' {
                 in_str = false;
             }
-        } else if c == '"' {
+        } else if b == b'"' {
             in_str = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
+            out.push(b);
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            out.push(b);
         }
     }
-    Cow::Owned(out)
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        // Cannot happen (only ASCII bytes were dropped); keep the input rather than fail.
+        Err(_) => Cow::Borrowed(text),
+    }
 }
 
 /// `raw` as compact JSON (a copy only when it has whitespace to lose).
@@ -271,7 +257,7 @@ mod tests {
         let text = "{\n  \"a b\": \"x \\\" y\\\\\",\n  \"c\": [ 1, 2 ]\n}";
         assert_eq!(compact(text), r#"{"a b":"x \" y\\","c":[1,2]}"#);
         assert!(matches!(compact(r#"{"a":"b c"}"#), Cow::Borrowed(_)));
-        let v: Value = serde_json::from_str(&compact("{ \"é\" : \"ü \\u00e9\" }")).unwrap();
+        let v: Value = serde_json::from_str(&compact("{ \"é\" :\n \"ü \\u00e9\" }")).unwrap();
         assert_eq!(v, json!({"é": "ü é"}));
     }
 

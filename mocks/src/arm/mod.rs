@@ -44,7 +44,7 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use azaudit_world::World;
+use azaudit_world::{ArmResource, World};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rand::Rng;
@@ -367,18 +367,52 @@ impl Paging<'_> {
 
     /// [`Paging::page`] of borrowed items: only the page served is made into JSON.
     fn page_of<T>(&self, items: &[T], json: impl Fn(&T) -> Value, injected: &mut Vec<&'static str>) -> Value {
+        let (range, next) = self.window(items.len(), injected);
+        let value: Vec<Value> = items[range].iter().map(json).collect();
+        let mut out = json!({"value": value});
+        if let Some(link) = next {
+            out["nextLink"] = Value::String(link);
+        }
+        out
+    }
+
+    /// [`Paging::page_of`] for world resources, written from their JSON text without parsing it.
+    fn page_raw(&self, items: &[&ArmResource], injected: &mut Vec<&'static str>) -> Reply {
+        #[derive(serde::Serialize)]
+        struct Page<'a> {
+            value: Vec<&'a serde_json::value::RawValue>,
+            #[serde(rename = "nextLink", skip_serializing_if = "Option::is_none")]
+            next_link: Option<String>,
+        }
+        let (range, next_link) = self.window(items.len(), injected);
+        let page = Page {
+            value: items[range].iter().map(|r| r.raw()).collect(),
+            next_link,
+        };
+        Reply {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body: serde_json::to_vec(&page).expect("JSON text serialises"),
+            slow: None,
+        }
+    }
+
+    /// The items of this page and its `nextLink` (none on the last page, unless a fault says so).
+    fn window(
+        &self,
+        len: usize,
+        injected: &mut Vec<&'static str>,
+    ) -> (std::ops::Range<usize>, Option<String>) {
         let ps = self.page_size.max(1);
-        let start = self.skip.min(items.len());
-        let end = (start + ps).min(items.len());
-        let more = end < items.len();
-        let value: Vec<Value> = items[start..end].iter().map(json).collect();
+        let start = self.skip.min(len);
+        let end = (start + ps).min(len);
+        let more = end < len;
         let mut next = if more { Some(Some(end)) } else { None };
         if next.is_none() && self.next_link_loop {
             injected.push("next_link_loop");
             next = Some(None);
         }
-        let mut out = json!({"value": value});
-        if let Some(offset) = next {
+        let link = next.map(|offset| {
             let base = match &self.foreign_base {
                 Some(f) => {
                     injected.push("foreign_next_link");
@@ -386,9 +420,9 @@ impl Paging<'_> {
                 }
                 None => self.base.as_str(),
             };
-            out["nextLink"] = Value::String(self.link(base, offset));
-        }
-        out
+            self.link(base, offset)
+        });
+        (start..end, link)
     }
 }
 
@@ -921,11 +955,7 @@ fn serve(
             if routes::known_type(&full).is_none() && !view::world_has_type(world, &full) {
                 return invalid_type(provider, type_, paging.api_version);
             }
-            ok(paging.page_of(
-                &view::list_top(world, sub, rg.as_deref(), &full),
-                |r| r.value(),
-                injected,
-            ))
+            paging.page_raw(&view::list_top(world, sub, rg.as_deref(), &full), injected)
         }
         Route::ListChild {
             sub,
