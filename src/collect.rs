@@ -36,6 +36,13 @@ pub trait ArmSource: Send + Sync {
     /// Every page of a list. On failure, `error` says why (actionable) and `items` holds what
     /// was read before it.
     async fn list(&self, subscription: Option<&str>, path_and_query: &str) -> RawList;
+
+    /// [`ArmSource::list`] with a scheduling hint: lists of lower `rank` should start first when
+    /// requests must wait for each other. Sources that do not schedule ignore it.
+    async fn list_ranked(&self, subscription: Option<&str>, path_and_query: &str, rank: u8) -> RawList {
+        let _ = rank;
+        self.list(subscription, path_and_query).await
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -161,6 +168,26 @@ impl Job {
         }
     }
 
+    /// Start order when requests wait for each other: the lists that are long in a Kubernetes
+    /// estate first (a public IP per LoadBalancer Service, a NIC and a VM per node), since the
+    /// longest page chain bounds the collection, then the scale sets (their instance lists
+    /// follow), then the short ones.
+    fn rank(&self) -> u8 {
+        match self {
+            Job::List(_, k) => match k {
+                ArmKind::PublicIpAddresses => 0,
+                ArmKind::NetworkInterfaces => 1,
+                ArmKind::VirtualMachines => 2,
+                ArmKind::VirtualMachineScaleSets => 3,
+                ArmKind::LoadBalancers => 5,
+                ArmKind::NetworkSecurityGroups => 6,
+                _ => 7,
+            },
+            Job::Instances(..) => 4,
+            Job::Usages(..) => 8,
+        }
+    }
+
     fn path(&self) -> String {
         match self {
             Job::List(s, k) => list_path(s, *k),
@@ -213,6 +240,8 @@ pub struct Collection {
 /// Converts ARM items on a thread of its own while the collector waits for the next pages, so
 /// that the conversion costs no wall time after the last page. It sees exactly the items that
 /// enter the world; if an id enters twice (the world keeps the last), its result is dropped.
+/// (Cluster objects are converted at the end: they arrive while every first page is being
+/// served, and converting them then delayed the longest page chain more than it saved.)
 struct Converter {
     tx: Option<std::sync::mpsc::Sender<(ArmKind, Box<RawValue>)>>,
     thread: Option<std::thread::JoinHandle<(InventoryBuilder, usize)>>,
@@ -437,13 +466,15 @@ pub async fn collect_streaming(
     // sum of phases, should bound the wall time). The ARM client bounds concurrency and rate.
     let started = std::time::Instant::now();
     let run = |job: Job| async move {
-        let r = arm.list(Some(job.subscription()), &job.path()).await;
+        let r = arm
+            .list_ranked(Some(job.subscription()), &job.path(), job.rank())
+            .await;
         (job, r)
     };
     let mut pending = FuturesUnordered::new();
     for s in &plan.subscriptions {
-        for k in ArmKind::LISTED {
-            pending.push(run(Job::List(s.clone(), k)));
+        for job in subscription_lists(&s) {
+            pending.push(run(job));
         }
     }
     let mut discovered = false;
@@ -455,8 +486,8 @@ pub async fn collect_streaming(
                 Some(ClusterEvent::Subscription(s)) => {
                     if plan.add_subscription(&s) {
                         tracing::debug!(subscription = %s, at_ms = started.elapsed().as_millis() as u64, "subscription named early");
-                        for k in ArmKind::LISTED {
-                            pending.push(run(Job::List(s.to_ascii_lowercase(), k)));
+                        for job in subscription_lists(&s.to_ascii_lowercase()) {
+                            pending.push(run(job));
                         }
                     }
                 }
@@ -465,8 +496,8 @@ pub async fn collect_streaming(
                     if let Some(s) = plan.add_cluster(c, &opts.clusters)
                         && plan.add_subscription(&s)
                     {
-                        for k in ArmKind::LISTED {
-                            pending.push(run(Job::List(s.to_ascii_lowercase(), k)));
+                        for job in subscription_lists(&s.to_ascii_lowercase()) {
+                            pending.push(run(job));
                         }
                     }
                     // A scale set this cluster's nodes use may already have been listed.
@@ -480,8 +511,8 @@ pub async fn collect_streaming(
                     if plan.subscriptions.is_empty() {
                         discovered = true;
                         for s in discover(arm, &mut plan).await {
-                            for k in ArmKind::LISTED {
-                                pending.push(run(Job::List(s.clone(), k)));
+                            for job in subscription_lists(&s) {
+                                pending.push(run(job));
                             }
                         }
                     }
@@ -527,6 +558,17 @@ pub async fn collect_streaming(
     world.meta.gaps = gaps.into_iter().map(gap_value).collect();
     let arm_converted = converter.finish(&world);
     Collection { world, arm_converted }
+}
+
+/// The seven subscription-scope lists of `sub`, in start order ([`Job::rank`]): the first
+/// requests take the free concurrency slots in the order they are made.
+fn subscription_lists(sub: &str) -> Vec<Job> {
+    let mut jobs: Vec<Job> = ArmKind::LISTED
+        .into_iter()
+        .map(|k| Job::List(sub.to_ascii_lowercase(), k))
+        .collect();
+    jobs.sort_by_key(Job::rank);
+    jobs
 }
 
 /// Subscription discovery: `GET /subscriptions`. Returns the lower-cased ids found.

@@ -171,10 +171,13 @@ pub fn run_inventory(args: &InventoryArgs) -> anyhow::Result<Exit> {
         None => {
             let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
             let c = rt.block_on(crate::live::collect(&args.auth, &args.live, &cfg))?;
-            (
-                crate::snapshot::inventory_from_collection(&c.world, c.arm_converted),
-                c.stats,
-            )
+            let started = std::time::Instant::now();
+            let inv = crate::snapshot::inventory_from_collection(&c.world, c.arm_converted);
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "inventory converted"
+            );
+            (inv, c.stats)
         }
     };
     match args.format {

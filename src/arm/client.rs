@@ -538,7 +538,19 @@ impl ArmClient {
     /// [`ArmClient::list`] for lists outside any subscription too (`/subscriptions`, `/tenants`),
     /// which draw from the tenant's bucket.
     pub async fn list_in(&self, subscription: Option<&str>, path_and_query: &str) -> ListOutcome {
-        let call = CallInfo::new(subscription);
+        self.list_ranked(subscription, path_and_query, u8::MAX).await
+    }
+
+    /// [`ArmClient::list_in`] whose first page passes waiting first pages of higher `rank` at
+    /// the concurrency gate (the collector ranks lists it expects to be long first).
+    pub async fn list_ranked(
+        &self,
+        subscription: Option<&str>,
+        path_and_query: &str,
+        rank: u8,
+    ) -> ListOutcome {
+        let mut call = CallInfo::new(subscription);
+        call.priority = super::pacing::Priority::First { rank };
         let first = match self.url_for(path_and_query) {
             Ok(u) => u,
             Err(e) => return ListOutcome::failed(e),
@@ -592,7 +604,12 @@ impl ArmClient {
                         call
                     } else {
                         next_call = CallInfo {
-                            priority: super::pacing::Priority::Continuation,
+                            priority: match call.priority {
+                                super::pacing::Priority::First { rank } => {
+                                    super::pacing::Priority::Continuation { rank }
+                                }
+                                other => other,
+                            },
                             ..call.clone()
                         };
                         &next_call
@@ -651,7 +668,16 @@ impl ArmClient {
 #[async_trait::async_trait]
 impl crate::collect::ArmSource for ArmClient {
     async fn list(&self, subscription: Option<&str>, path_and_query: &str) -> crate::collect::RawList {
-        let out = self.list_in(subscription, path_and_query).await;
+        crate::collect::ArmSource::list_ranked(self, subscription, path_and_query, u8::MAX).await
+    }
+
+    async fn list_ranked(
+        &self,
+        subscription: Option<&str>,
+        path_and_query: &str,
+        rank: u8,
+    ) -> crate::collect::RawList {
+        let out = ArmClient::list_ranked(self, subscription, path_and_query, rank).await;
         crate::collect::RawList {
             items: out.items,
             error: out.error.map(|e| e.to_string()),

@@ -52,7 +52,7 @@ pub const DEFAULT_MAX_RPS: f64 = 10.0;
 /// Default overall deadline (`--timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Default `--concurrency`: requests in flight at once, across all subscriptions and lists.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Default attempts for 5xx, timeouts and broken bodies (the first try included). The same
 /// number as cloud-provider-azure's `cloudProviderBackoffRetries` default of 6 (domain.md §5.1).
 pub const DEFAULT_MAX_ATTEMPTS_5XX: u32 = 6;

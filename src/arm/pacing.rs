@@ -19,7 +19,7 @@
 //! Must not send anything, and must not hold the semaphore while waiting on gates 1–3 (a
 //! throttled subscription must not stall the others).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -196,14 +196,21 @@ pub(crate) struct Pacer {
 /// Priority of a request at the concurrency gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Priority {
-    /// A first page, a single GET, a write.
-    First,
-    /// The next page of a list already under way.
-    Continuation,
+    /// A first page, a single GET, a write; lower `rank` first (lists expected to be long go
+    /// before short ones: their page chains bound the run).
+    First { rank: u8 },
+    /// The next page of a list already under way (its list's `rank`).
+    Continuation { rank: u8 },
+}
+
+impl Priority {
+    /// A GET or a write: after every ranked list.
+    pub const DEFAULT: Priority = Priority::First { rank: u8::MAX };
 }
 
 /// A counting gate like a semaphore, except that waiting [`Priority::Continuation`] requests are
-/// let in before waiting [`Priority::First`] ones (each class first come, first served).
+/// let in before waiting [`Priority::First`] ones, each class by rank (first come, first served
+/// within a rank).
 #[derive(Debug)]
 pub(crate) struct Gate {
     state: Mutex<GateState>,
@@ -212,8 +219,10 @@ pub(crate) struct Gate {
 #[derive(Debug)]
 struct GateState {
     free: usize,
-    continuations: VecDeque<oneshot::Sender<()>>,
-    firsts: VecDeque<oneshot::Sender<()>>,
+    /// Both by (rank, arrival).
+    continuations: BTreeMap<(u8, u64), oneshot::Sender<()>>,
+    firsts: BTreeMap<(u8, u64), oneshot::Sender<()>>,
+    arrivals: u64,
 }
 
 impl Gate {
@@ -221,8 +230,9 @@ impl Gate {
         Gate {
             state: Mutex::new(GateState {
                 free: permits,
-                continuations: VecDeque::new(),
-                firsts: VecDeque::new(),
+                continuations: BTreeMap::new(),
+                firsts: BTreeMap::new(),
+                arrivals: 0,
             }),
         }
     }
@@ -241,10 +251,12 @@ impl Gate {
                 return GatePermit { gate: self.clone() };
             }
             let (tx, rx) = oneshot::channel();
+            s.arrivals += 1;
+            let at = s.arrivals;
             match priority {
-                Priority::Continuation => s.continuations.push_back(tx),
-                Priority::First => s.firsts.push_back(tx),
-            }
+                Priority::Continuation { rank } => s.continuations.insert((rank, at), tx),
+                Priority::First { rank } => s.firsts.insert((rank, at), tx),
+            };
             rx
         };
         let mut waiting = Waiting {
@@ -264,9 +276,9 @@ impl Gate {
     fn release(&self) {
         let mut s = self.lock();
         loop {
-            let next = match s.continuations.pop_front() {
-                Some(tx) => Some(tx),
-                None => s.firsts.pop_front(),
+            let next = match s.continuations.pop_first() {
+                Some((_, tx)) => Some(tx),
+                None => s.firsts.pop_first().map(|(_, tx)| tx),
             };
             match next {
                 Some(tx) => {
@@ -562,8 +574,8 @@ mod tests {
     async fn slots_hold_permits_and_release_the_budget() {
         let p = Arc::new(Pacer::new(1000.0, 2));
         let far = Instant::now() + Duration::from_secs(60);
-        let a = p.acquire("s", far, Priority::First).await.unwrap();
-        let b = p.acquire("s", far, Priority::First).await.unwrap();
+        let a = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
+        let b = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
         assert_eq!(p.gate.available(), 0);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 2);
         a.observe(Some(200));
@@ -572,25 +584,27 @@ mod tests {
         assert_eq!(p.with_budget("s", |b| b.in_flight), 0);
         // Held past the deadline by Retry-After: no waiting, the remaining wait is reported.
         p.block("s", Instant::now() + Duration::from_secs(120));
-        let e = p.acquire("s", far, Priority::First).await.err().unwrap();
+        let e = p.acquire("s", far, Priority::DEFAULT).await.err().unwrap();
         assert!(e > Duration::from_secs(100), "{e:?}");
         assert!(
-            p.acquire("other", far, Priority::First).await.is_ok(),
+            p.acquire("other", far, Priority::DEFAULT).await.is_ok(),
             "other subscriptions are not held"
         );
     }
 
     #[tokio::test]
-    async fn continuations_go_before_first_pages() {
+    async fn continuations_go_before_first_pages_and_first_pages_by_rank() {
         let gate = Arc::new(Gate::new(1));
-        let held = gate.acquire(Priority::First).await;
+        let held = gate.acquire(Priority::DEFAULT).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for (name, prio) in [
-            ("first-a", Priority::First),
-            ("first-b", Priority::First),
-            ("next-a", Priority::Continuation),
-            ("next-b", Priority::Continuation),
+            ("first-a", Priority::First { rank: 5 }),
+            ("first-b", Priority::First { rank: 5 }),
+            ("next-a", Priority::Continuation { rank: 5 }),
+            ("long-list", Priority::First { rank: 0 }),
+            ("next-b", Priority::Continuation { rank: 5 }),
+            ("next-of-long-list", Priority::Continuation { rank: 0 }),
         ] {
             let (gate, order) = (gate.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
@@ -605,23 +619,36 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), ["next-a", "next-b", "first-a", "first-b"]);
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                "next-of-long-list",
+                "next-a",
+                "next-b",
+                "long-list",
+                "first-a",
+                "first-b"
+            ]
+        );
         assert_eq!(gate.available(), 1);
     }
 
     #[tokio::test]
     async fn a_waiter_that_gives_up_loses_no_permit() {
         let gate = Arc::new(Gate::new(1));
-        let held = gate.acquire(Priority::First).await;
+        let held = gate.acquire(Priority::DEFAULT).await;
         // Gives up while queued.
-        let gave_up =
-            tokio::time::timeout(Duration::from_millis(5), gate.acquire(Priority::Continuation)).await;
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(5),
+            gate.acquire(Priority::Continuation { rank: 0 }),
+        )
+        .await;
         assert!(gave_up.is_err());
         drop(held);
         assert_eq!(gate.available(), 1);
         // Handed a permit, then dropped before it ran: the permit comes back.
-        let held = gate.acquire(Priority::First).await;
-        let mut waiter = Box::pin(gate.acquire(Priority::First));
+        let held = gate.acquire(Priority::DEFAULT).await;
+        let mut waiter = Box::pin(gate.acquire(Priority::DEFAULT));
         assert!(futures::poll!(waiter.as_mut()).is_pending());
         drop(held);
         drop(waiter);

@@ -74,7 +74,7 @@ impl CallInfo {
             key: subscription.clone().unwrap_or_else(|| "tenant".into()),
             subscription,
             op,
-            priority: Priority::First,
+            priority: Priority::DEFAULT,
         }
     }
 
