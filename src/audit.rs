@@ -201,11 +201,10 @@ pub fn run(args: &AuditArgs, color: ColorChoice) -> anyhow::Result<Exit> {
         None => {
             let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
             let c = rt.block_on(crate::live::collect(&args.auth, &args.live, &cfg))?;
-            (
-                crate::snapshot::inventory_from_collection(&c.world, c.arm_converted),
-                Source::Live,
-                c.stats,
-            )
+            let inv = crate::snapshot::inventory_from_collection(&c.world, c.arm_converted);
+            // The report needs only the inventory: free the raw world beside it.
+            crate::live::drop_in_background(c.world);
+            (inv, Source::Live, c.stats)
         }
     };
     let result = build_result(&inv, source, &args.report, &cfg, stats, started)?;

@@ -473,7 +473,7 @@ pub async fn collect_streaming(
     };
     let mut pending = FuturesUnordered::new();
     for s in &plan.subscriptions {
-        for job in subscription_lists(&s) {
+        for job in subscription_lists(s) {
             pending.push(run(job));
         }
     }

@@ -66,6 +66,17 @@ pub struct Collected {
     pub arm: ArmClient,
 }
 
+/// Drops `value` on a thread of its own: freeing a large world (hundreds of thousands of
+/// allocations) then overlaps the report instead of preceding it.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    if let Err(e) = std::thread::Builder::new()
+        .name("azaudit-free".into())
+        .spawn(move || drop(value))
+    {
+        tracing::debug!("could not start a thread to free memory: {e}");
+    }
+}
+
 /// The `subscriptionId` a cloud config names (keys matched as the collector matches them).
 fn cloud_config_subscription(cc: &CloudConfigSource) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(&cc.text).ok()?;

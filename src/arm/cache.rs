@@ -235,7 +235,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        // No fsync: an entry is only a cache, every read validates it (a file left empty or
+        // short by a crash is discarded like any corrupt entry), and a sync per page put a disk
+        // flush between a list's pages.
         fs::rename(&tmp, path)
     })();
     if result.is_err() {

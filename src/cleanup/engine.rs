@@ -252,7 +252,7 @@ impl Run<'_> {
                 let id = v.get("id").and_then(Value::as_str).unwrap_or(id).to_string();
                 self.world
                     .resources
-                    .insert(key, ArmResource::new(id, type_, &v, "cleanup-apply".into()));
+                    .insert(key, ArmResource::new(id, type_, v, "cleanup-apply".into()));
             }
         }
     }
