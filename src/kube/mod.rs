@@ -210,22 +210,22 @@ pub async fn list_cluster(t: &Target) -> Listed {
     list_cluster_with(t, &|_| {}).await
 }
 
-/// [`list_cluster`], calling `early` with the cloud config as soon as the Secret has answered,
-/// while the other lists may still be paging.
+/// [`list_cluster`], calling `early` with the cloud config as soon as the Secret has answered.
+/// The Secret is asked for alone first: it names the subscription, so it decides when ARM can
+/// start, and it is answered sooner without four lists opening connections beside it (measured:
+/// BENCHMARKS.md). The four lists then go at once; a Secret that cannot be read delays them by
+/// one round trip only.
 pub async fn list_cluster_with(t: &Target, early: &(dyn Fn(&CloudConfigSource) + Sync)) -> Listed {
     let mut listed = Listed::default();
     let c = t.client.clone();
-    let secret = async {
-        let r = Api::<Secret>::namespaced(c.clone(), "kube-system")
-            .get_opt("azure-cloud-provider")
-            .await
-            .map(|s| s.and_then(|s| cloud_config_of(t, &s)));
-        if let Ok(Some(cc)) = &r {
-            early(cc);
-        }
-        r
-    };
-    let (services, nodes, slices, pods, secret) = tokio::join!(
+    let secret = Api::<Secret>::namespaced(c.clone(), "kube-system")
+        .get_opt("azure-cloud-provider")
+        .await
+        .map(|s| s.and_then(|s| cloud_config_of(t, &s)));
+    if let Ok(Some(cc)) = &secret {
+        early(cc);
+    }
+    let (services, nodes, slices, pods) = tokio::join!(
         list_all(&c, "/api/v1/services", "Service", None),
         list_all(&c, "/api/v1/nodes", "Node", None),
         list_all(
@@ -235,7 +235,6 @@ pub async fn list_cluster_with(t: &Target, early: &(dyn Fn(&CloudConfigSource) +
             None
         ),
         list_all(&c, "/api/v1/namespaces/kube-system/pods", "Pod", None),
-        secret,
     );
     for ((objects, requests, error), kind, what) in [
         (services, K8sKind::Services, "services"),
