@@ -434,6 +434,22 @@ fn fix_az_keys(v: &mut Value) {
     }
 }
 
+/// The type of an item that declares none: usage rows (by id, or by a `currentValue`), else
+/// what the id says.
+pub(crate) fn derive_type(id: &str, has_current_value: bool) -> Result<String, String> {
+    let l = id.to_ascii_lowercase();
+    let parsed = ResourceId::parse(id);
+    if l.contains("/locations/") && l.contains("/usages/") || has_current_value {
+        Ok(USAGE_TYPE.to_string())
+    } else if let Some(t) = parsed.as_ref().and_then(ResourceId::full_type) {
+        Ok(t)
+    } else if parsed.as_ref().is_some_and(|p| p.resource_group.is_some()) {
+        Ok("Microsoft.Resources/resourceGroups".to_string())
+    } else {
+        Err(format!("no `type`, and none can be derived from id {id}"))
+    }
+}
+
 /// Returns `(id, type, normalised value)`: the one place an ARM item gets its type (declared,
 /// or derived from its id; usage rows have none) and `az`'s flattened shape is nested. Used by
 /// the loader and by azaudit's live collector, so both see the same resources.
@@ -445,24 +461,9 @@ pub fn normalise_arm(item: Value) -> Result<(String, String, Value), String> {
         Some(id) if !id.is_empty() => id.to_string(),
         _ => return Err("no `id`".into()),
     };
-    let declared = o.get("type").and_then(Value::as_str).map(str::to_string);
-    let parsed = ResourceId::parse(&id);
-    let type_ = match declared {
-        Some(t) => t,
-        None => {
-            let is_usage = id.to_ascii_lowercase().contains("/locations/")
-                && id.to_ascii_lowercase().contains("/usages/")
-                || o.contains_key("currentValue");
-            if is_usage {
-                USAGE_TYPE.to_string()
-            } else if let Some(t) = parsed.as_ref().and_then(ResourceId::full_type) {
-                t
-            } else if parsed.as_ref().is_some_and(|p| p.resource_group.is_some()) {
-                "Microsoft.Resources/resourceGroups".to_string()
-            } else {
-                return Err(format!("no `type`, and none can be derived from id {id}"));
-            }
-        }
+    let type_ = match o.get("type").and_then(Value::as_str) {
+        Some(t) => t.to_string(),
+        None => derive_type(&id, o.contains_key("currentValue"))?,
     };
     if type_ != USAGE_TYPE && !o.contains_key("properties") {
         let extra: Vec<String> = o

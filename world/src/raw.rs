@@ -14,7 +14,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::{ENVELOPE, ResourceId, USAGE_TYPE};
+use crate::{ENVELOPE, USAGE_TYPE};
 
 /// Removes insignificant whitespace from valid JSON text (strings, escapes included, are kept
 /// byte for byte). Text without a line break is returned as is: JSON strings cannot hold a raw
@@ -179,19 +179,7 @@ pub fn normalise(raw: Box<RawValue>) -> Result<Normalised, String> {
     };
     let type_ = match h.type_ {
         Some(t) => t,
-        None => {
-            let l = id.to_ascii_lowercase();
-            let parsed = ResourceId::parse(&id);
-            if l.contains("/locations/") && l.contains("/usages/") || h.has_current_value {
-                USAGE_TYPE.to_string()
-            } else if let Some(t) = parsed.as_ref().and_then(ResourceId::full_type) {
-                t
-            } else if parsed.as_ref().is_some_and(|p| p.resource_group.is_some()) {
-                "Microsoft.Resources/resourceGroups".to_string()
-            } else {
-                return Err(format!("no `type`, and none can be derived from id {id}"));
-            }
-        }
+        None => crate::derive_type(&id, h.has_current_value)?,
     };
     if type_ != USAGE_TYPE && !h.has_properties && h.has_extra {
         // `az`'s flattened shape: nest it (rare; snapshots written by `az` only).
