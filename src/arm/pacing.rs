@@ -413,6 +413,13 @@ impl Pacer {
                     }
                     self.limiter.until_key_ready(&slot.key).await;
                     slot._permit = Some(self.gate.acquire(priority).await);
+                    // ARM may have answered another request of this subscription with a 429
+                    // while this one waited for its slot: then it must not leave before the
+                    // Retry-After either. Give the slot back and wait at the gates again.
+                    if self.with_budget(key, |b| b.blocked_for(Instant::now())).is_some() {
+                        drop(slot);
+                        continue;
+                    }
                     return Ok(slot);
                 }
             }
@@ -653,5 +660,35 @@ mod tests {
         drop(held);
         drop(waiter);
         assert_eq!(gate.available(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_that_arrives_while_waiting_for_a_slot_holds_the_request() {
+        let p = Arc::new(Pacer::new(10.0, 1));
+        let far = Instant::now() + Duration::from_secs(600);
+        let held = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
+        let started = Instant::now();
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let slot = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
+                let at = Instant::now();
+                drop(slot);
+                at
+            })
+        };
+        // The waiter has passed the Retry-After gate and waits for the only permit...
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // ...when ARM says "retry after 30 s" to the request that holds it.
+        p.block("s", started + Duration::from_secs(30));
+        drop(held);
+        let sent_at = waiter.await.unwrap();
+        assert!(
+            sent_at >= started + Duration::from_secs(30),
+            "sent {:?} after the start, inside the Retry-After",
+            sent_at - started
+        );
+        assert_eq!(p.gate.available(), 1);
+        assert_eq!(p.with_budget("s", |b| b.in_flight), 0);
     }
 }
