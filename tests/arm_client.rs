@@ -802,6 +802,44 @@ async fn a_tight_bucket_is_never_overrun() {
     env.mock.shutdown().await;
 }
 
+/// Compute's HighCostGet bucket of 3 refilling 4 per second, read budget plentiful: six VM lists
+/// one after the other. Without heeding `x-ms-ratelimit-remaining-resource` the fourth would be a
+/// 429; with it, once Compute's count reaches its reserve, one Compute list per hold (300 ms here).
+#[tokio::test]
+async fn compute_budget_is_heeded_before_it_runs_out() {
+    let env = start(MockConfig {
+        throttle: ThrottleConfig {
+            compute_high_cost_bucket: 3,
+            compute_high_cost_per_second: 4.0,
+            ..ThrottleConfig::default()
+        },
+        ..MockConfig::default()
+    })
+    .await;
+    let hold = Duration::from_millis(300);
+    let arm = env.client(
+        &env.contributor(),
+        ArmOptions {
+            compute_hold: hold,
+            ..no_cache()
+        },
+    );
+    let path =
+        format!("/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines?api-version=2025-04-01");
+    let started = std::time::Instant::now();
+    for i in 0..6 {
+        let o = arm.list(SUB, &path).await;
+        assert!(o.is_complete(), "list {i}: {:?}", o.error);
+    }
+    let m = env.stats().await;
+    assert_eq!(m["throttled_429"], 0, "{m}");
+    assert_eq!(m["arm_requests"], 6);
+    assert_eq!(arm.stats().throttled_429, 0);
+    // Counts seen: 2, 1 (the reserve), then one list per hold: at least four holds.
+    assert!(started.elapsed() >= hold * 4, "{:?}", started.elapsed());
+    env.mock.shutdown().await;
+}
+
 /// Tokens that live two seconds at most, a credential that never refreshes on its own: every
 /// expiry is a 401 that the client answers by clearing the credential's cache once. Also: no
 /// token or secret appears in any log line (at trace level, every crate), error or `Debug` output.

@@ -63,6 +63,7 @@ impl ArmArgs {
             max_attempts_5xx: self.max_attempts,
             max_writes_per_second: self.max_writes_per_second,
             poll_interval: self.poll_interval,
+            ..ArmOptions::default()
         }
     }
 }

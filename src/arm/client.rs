@@ -307,7 +307,10 @@ impl ArmClient {
             timeout: opts.timeout,
             max_attempts: opts.max_attempts_5xx.max(1),
         };
-        let pipeline = build_pipeline(&parts, Arc::new(Pacer::new(opts.max_rps, opts.concurrency)))?;
+        let pipeline = build_pipeline(
+            &parts,
+            Arc::new(Pacer::new(opts.max_rps, opts.concurrency).with_compute_hold(opts.compute_hold)),
+        )?;
         let write_pipeline = build_pipeline(
             &parts,
             Arc::new(Pacer::with_burst(opts.max_writes_per_second, 1, 1)),

@@ -51,6 +51,9 @@ pub use write::{WriteMethod, WriteOutcome};
 pub const DEFAULT_MAX_RPS: f64 = 10.0;
 /// Default overall deadline (`--timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Default [`ArmOptions::compute_hold`]: the slowest refill Compute documents for the policies
+/// an audit draws on is 10–12 per minute per scale set (domain.md §5.1), one every 5–6 s.
+pub const DEFAULT_COMPUTE_HOLD: Duration = Duration::from_secs(6);
 /// Default `--concurrency`: requests in flight at once, across all subscriptions and lists.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Default attempts for 5xx, timeouts and broken bodies (the first try included). The same
@@ -83,6 +86,9 @@ pub struct ArmOptions {
     pub max_writes_per_second: f64,
     /// Wait between polls of a long-running operation when ARM gives no `Retry-After`.
     pub poll_interval: Duration,
+    /// When Compute reports a policy of a subscription near empty
+    /// (`x-ms-ratelimit-remaining-resource`), at most one Compute request per this long.
+    pub compute_hold: Duration,
 }
 
 impl Default for ArmOptions {
@@ -95,6 +101,7 @@ impl Default for ArmOptions {
             max_attempts_5xx: DEFAULT_MAX_ATTEMPTS_5XX,
             max_writes_per_second: DEFAULT_MAX_WRITES_PER_SECOND,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            compute_hold: DEFAULT_COMPUTE_HOLD,
         }
     }
 }

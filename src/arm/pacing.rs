@@ -71,6 +71,11 @@ pub(crate) struct Budget {
     next_slot: Instant,
     /// No request before this instant (Retry-After).
     blocked_until: Option<Instant>,
+    /// Compute's lowest remaining count over its policies (`x-ms-ratelimit-remaining-resource`)
+    /// and when it was seen (or when the last Compute request was let through while low).
+    compute: Option<(f64, Instant)>,
+    /// Largest Compute remaining count seen.
+    compute_peak: f64,
 }
 
 impl Budget {
@@ -84,6 +89,43 @@ impl Budget {
             in_flight: 0,
             next_slot: now,
             blocked_until: None,
+            compute: None,
+            compute_peak: 0.0,
+        }
+    }
+
+    /// Compute's reserve, by the rule of the read reserve: a tenth of the largest count seen,
+    /// at most 25, at least 1.
+    fn compute_reserve(&self) -> f64 {
+        (self.compute_peak / 10.0).clamp(1.0, RESERVE_MAX)
+    }
+
+    /// How long a Compute request must wait: while Compute's last count is at or below its
+    /// reserve, one request per `hold` (the refill is not in the header; `hold` is slower than
+    /// any Compute documents), so the budget is left to the cluster's own cloud provider.
+    pub fn compute_wait(&self, now: Instant, hold: Duration) -> Duration {
+        match self.compute {
+            Some((r, at)) if r <= self.compute_reserve() => (at + hold).saturating_duration_since(now),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// A Compute request is let through: while low, the next one waits a whole `hold`.
+    fn compute_sent(&mut self, now: Instant) {
+        let reserve = self.compute_reserve();
+        if let Some((r, at)) = &mut self.compute
+            && *r <= reserve
+        {
+            *at = now;
+        }
+    }
+
+    /// An answer's Compute count (`None`: the answer had none).
+    pub fn observe_compute(&mut self, now: Instant, remaining: Option<u64>) {
+        if let Some(r) = remaining {
+            let r = r as f64;
+            self.compute_peak = self.compute_peak.max(r);
+            self.compute = Some((r, now));
         }
     }
 
@@ -191,6 +233,8 @@ pub(crate) struct Pacer {
     max_rps: f64,
     budgets: Mutex<HashMap<String, Budget>>,
     gate: Arc<Gate>,
+    /// See [`super::ArmOptions::compute_hold`].
+    compute_hold: Duration,
 }
 
 /// Priority of a request at the concurrency gate.
@@ -349,7 +393,14 @@ impl Pacer {
             max_rps,
             budgets: Mutex::new(HashMap::new()),
             gate: Arc::new(Gate::new(concurrency.max(1))),
+            compute_hold: super::DEFAULT_COMPUTE_HOLD,
         }
+    }
+
+    /// See [`super::ArmOptions::compute_hold`].
+    pub fn with_compute_hold(mut self, hold: Duration) -> Pacer {
+        self.compute_hold = hold;
+        self
     }
 
     fn with_budget<T>(&self, key: &str, f: impl FnOnce(&mut Budget) -> T) -> T {
@@ -363,11 +414,13 @@ impl Pacer {
     /// Waits at every gate, then holds a concurrency permit until the returned slot is dropped.
     /// Fails at once with the remaining wait when ARM's Retry-After for this subscription reaches
     /// past `deadline`: waiting would only end in the deadline.
+    /// `compute`: a request to the Compute RP, which also waits on Compute's own budget.
     pub async fn acquire(
         self: &Arc<Self>,
         key: &str,
         deadline: Instant,
         priority: Priority,
+        compute: bool,
     ) -> Result<Slot, Duration> {
         enum Next {
             Go(Duration),
@@ -382,8 +435,14 @@ impl Pacer {
                 {
                     return Next::Hopeless(blocked);
                 }
-                let w = b.wait(now);
+                let mut w = b.wait(now);
+                if compute {
+                    w = w.max(b.compute_wait(now, self.compute_hold));
+                }
                 if w.is_zero() {
+                    if compute {
+                        b.compute_sent(now);
+                    }
                     Next::Go(b.reserve(now, self.max_rps))
                 } else {
                     Next::Wait(w)
@@ -441,11 +500,15 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Records the answer's remaining-reads value (`None`: no answer or no header).
-    pub fn observe(mut self, remaining: Option<u64>) {
+    /// Records the answer's remaining-reads value and Compute's lowest remaining count (`None`:
+    /// no answer or no header).
+    pub fn observe(mut self, remaining: Option<u64>, compute_remaining: Option<u64>) {
         self.observed = true;
-        self.pacer
-            .with_budget(&self.key, |b| b.observe(Instant::now(), remaining));
+        self.pacer.with_budget(&self.key, |b| {
+            let now = Instant::now();
+            b.observe(now, remaining);
+            b.observe_compute(now, compute_remaining);
+        });
     }
 }
 
@@ -581,20 +644,20 @@ mod tests {
     async fn slots_hold_permits_and_release_the_budget() {
         let p = Arc::new(Pacer::new(1000.0, 2));
         let far = Instant::now() + Duration::from_secs(60);
-        let a = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
-        let b = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
+        let a = p.acquire("s", far, Priority::DEFAULT, false).await.unwrap();
+        let b = p.acquire("s", far, Priority::DEFAULT, false).await.unwrap();
         assert_eq!(p.gate.available(), 0);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 2);
-        a.observe(Some(200));
+        a.observe(Some(200), None);
         drop(b);
         assert_eq!(p.gate.available(), 2);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 0);
         // Held past the deadline by Retry-After: no waiting, the remaining wait is reported.
         p.block("s", Instant::now() + Duration::from_secs(120));
-        let e = p.acquire("s", far, Priority::DEFAULT).await.err().unwrap();
+        let e = p.acquire("s", far, Priority::DEFAULT, false).await.err().unwrap();
         assert!(e > Duration::from_secs(100), "{e:?}");
         assert!(
-            p.acquire("other", far, Priority::DEFAULT).await.is_ok(),
+            p.acquire("other", far, Priority::DEFAULT, false).await.is_ok(),
             "other subscriptions are not held"
         );
     }
@@ -666,12 +729,12 @@ mod tests {
     async fn a_retry_after_that_arrives_while_waiting_for_a_slot_holds_the_request() {
         let p = Arc::new(Pacer::new(10.0, 1));
         let far = Instant::now() + Duration::from_secs(600);
-        let held = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
+        let held = p.acquire("s", far, Priority::DEFAULT, false).await.unwrap();
         let started = Instant::now();
         let waiter = {
             let p = p.clone();
             tokio::spawn(async move {
-                let slot = p.acquire("s", far, Priority::DEFAULT).await.unwrap();
+                let slot = p.acquire("s", far, Priority::DEFAULT, false).await.unwrap();
                 let at = Instant::now();
                 drop(slot);
                 at
@@ -690,5 +753,39 @@ mod tests {
         );
         assert_eq!(p.gate.available(), 1);
         assert_eq!(p.with_budget("s", |b| b.in_flight), 0);
+    }
+
+    #[test]
+    fn a_low_compute_budget_lets_one_compute_request_through_per_hold() {
+        let t0 = Instant::now();
+        let hold = secs(6.0);
+        let mut b = Budget::new(t0, ARM_READ_REFILL_PER_SEC);
+        assert_eq!(b.compute_wait(t0, hold), Duration::ZERO, "nothing known: go");
+        b.observe_compute(t0, Some(900));
+        b.observe_compute(t0, Some(120));
+        assert_eq!(
+            b.compute_wait(t0, hold),
+            Duration::ZERO,
+            "120 of 900 is above the reserve of 25"
+        );
+        b.observe_compute(t0, Some(20));
+        assert_eq!(
+            b.compute_wait(t0, hold),
+            hold,
+            "at the reserve: wait a hold from the answer"
+        );
+        let t1 = t0 + secs(6.0);
+        assert_eq!(b.compute_wait(t1, hold), Duration::ZERO);
+        b.compute_sent(t1);
+        assert_eq!(
+            b.compute_wait(t1, hold),
+            hold,
+            "the next one waits a whole hold again"
+        );
+        // Reads are not held by Compute's budget.
+        assert_eq!(b.wait(t1), Duration::ZERO);
+        // Refilled: no more holding.
+        b.observe_compute(t1 + secs(1.0), Some(300));
+        assert_eq!(b.compute_wait(t1 + secs(1.0), hold), Duration::ZERO);
     }
 }

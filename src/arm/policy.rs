@@ -380,6 +380,30 @@ pub(crate) fn remaining_reads(call: &CallInfo, headers: &Headers) -> Option<u64>
         .min()
 }
 
+/// Whether a request goes to the Compute resource provider (which has budgets of its own).
+pub(crate) fn is_compute(url: &url::Url) -> bool {
+    url.path()
+        .to_ascii_lowercase()
+        .contains("/providers/microsoft.compute/")
+}
+
+/// The lowest count of Compute's policies in `x-ms-ratelimit-remaining-resource`
+/// (`Microsoft.Compute/HighCostGet3Min;107,Microsoft.Compute/HighCostGet30Min;587`; domain.md
+/// §5.1). Entries of other providers and unreadable entries are ignored.
+pub(crate) fn remaining_compute(headers: &Headers) -> Option<u64> {
+    header(headers, "x-ms-ratelimit-remaining-resource")?
+        .split(',')
+        .filter_map(|entry| {
+            let (policy, count) = entry.trim().rsplit_once(';')?;
+            policy
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("microsoft.compute/")
+                .then(|| count.trim().parse::<u64>().ok())?
+        })
+        .min()
+}
+
 /// Waits at the pacing gates for every attempt, then feeds the answer's budget back.
 #[derive(Debug)]
 pub(crate) struct RateLimitPolicy {
@@ -395,7 +419,7 @@ impl Policy for RateLimitPolicy {
         let asked = std::time::Instant::now();
         let slot = self
             .pacer
-            .acquire(&call.key, self.deadline, call.priority)
+            .acquire(&call.key, self.deadline, call.priority, is_compute(request.url()))
             .await
             .map_err(|wait| {
                 to_azure(ArmError::Throttled {
@@ -418,7 +442,8 @@ impl Policy for RateLimitPolicy {
             remaining,
             "ARM request answered"
         );
-        slot.observe(remaining);
+        let compute_remaining = result.as_ref().ok().and_then(|r| remaining_compute(r.headers()));
+        slot.observe(remaining, compute_remaining);
         result
     }
 }
@@ -617,6 +642,32 @@ mod tests {
             assert_eq!(e.step(), "host-refused", "{bad}");
         }
         assert!(HostGuard::new(&Url::parse("http://127.0.0.1:1/").unwrap()).is_err());
+    }
+
+    #[test]
+    fn compute_counts_are_read_from_every_policy() {
+        let mut h = Headers::new();
+        assert_eq!(remaining_compute(&h), None);
+        h.insert(
+            "x-ms-ratelimit-remaining-resource",
+            "Microsoft.Compute/GetVMScaleSet3Min;197, Microsoft.Compute/GetVMScaleSet30Min;1297",
+        );
+        assert_eq!(remaining_compute(&h), Some(197));
+        h.insert(
+            "x-ms-ratelimit-remaining-resource",
+            "Microsoft.Compute/HighCostGet;159,Microsoft.Other/X;3,garbage,Microsoft.Compute/Y;lots",
+        );
+        assert_eq!(remaining_compute(&h), Some(159));
+        let u = |p: &str| url::Url::parse(&format!("https://management.azure.com{p}")).unwrap();
+        assert!(is_compute(&u(
+            "/subscriptions/s/providers/Microsoft.Compute/virtualMachines"
+        )));
+        assert!(is_compute(&u(
+            "/subscriptions/s/resourceGroups/rg/providers/microsoft.compute/virtualMachineScaleSets/v/virtualMachines"
+        )));
+        assert!(!is_compute(&u(
+            "/subscriptions/s/providers/Microsoft.Network/loadBalancers"
+        )));
     }
 
     #[test]
