@@ -294,16 +294,15 @@ impl Converter {
     }
 }
 
-/// Collects everything an audit needs from listings already made. Never fails as a whole:
-/// failures become gaps.
-pub async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &CollectOptions) -> World {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    for (i, mut c) in clusters.into_iter().enumerate() {
-        c.order = i;
-        let _ = tx.send(ClusterEvent::Listed(c));
-    }
-    drop(tx);
-    collect_streaming(arm, rx, opts).await.world
+/// The `subscriptionId` a cloud config names (keys matched case-insensitively, as the provider
+/// does; a blank value names none).
+pub fn cloud_config_subscription(cc: &CloudConfigSource) -> Option<String> {
+    let v: Value = serde_json::from_str(&cc.text).ok()?;
+    config_subscription(&v)
+}
+
+fn config_subscription(cc: &Value) -> Option<String> {
+    str_at(cc, &["subscriptionId"]).filter(|s| !s.trim().is_empty())
 }
 
 /// Mutable state of one collection.
@@ -376,7 +375,7 @@ impl Plan {
         let sub = hint
             .subscription_id
             .clone()
-            .or_else(|| cc.as_ref().and_then(|v| str_at(v, &["subscriptionId"])))
+            .or_else(|| cc.as_ref().and_then(config_subscription))
             .or(node_sub);
         let rg = hint
             .resource_group
@@ -672,6 +671,17 @@ fn handle(plan: &mut Plan, job: Job, r: RawList, started: std::time::Instant) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects from listings already made (the whole Kubernetes side known at the start).
+    async fn collect(arm: &dyn ArmSource, clusters: Vec<ClusterListing>, opts: &CollectOptions) -> World {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for (i, mut c) in clusters.into_iter().enumerate() {
+            c.order = i;
+            let _ = tx.send(ClusterEvent::Listed(c));
+        }
+        drop(tx);
+        collect_streaming(arm, rx, opts).await.world
+    }
 
     fn raws(items: Vec<Value>) -> Vec<Box<RawValue>> {
         items.iter().map(azaudit_world::raw::to_raw).collect()

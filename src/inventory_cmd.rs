@@ -231,7 +231,7 @@ pub fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<Exit> {
     c.world
         .write(&args.out)
         .with_context(|| format!("write snapshot to {}", args.out.display()))?;
-    let inv = crate::snapshot::inventory_from_world(&c.world);
+    let inv = crate::snapshot::inventory_from_collection(&c.world, c.arm_converted.take());
     eprint!("{}", render_counts(&inv, &c.stats));
     eprintln!("snapshot written to {}", args.out.display());
     Ok(exit_for(&inv))

@@ -77,12 +77,6 @@ pub fn drop_in_background<T: Send + 'static>(value: T) {
     }
 }
 
-/// The `subscriptionId` a cloud config names (keys matched as the collector matches them).
-fn cloud_config_subscription(cc: &CloudConfigSource) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(&cc.text).ok()?;
-    crate::inventory::json::str_at(&v, &["subscriptionId"]).filter(|s| !s.trim().is_empty())
-}
-
 fn read_cloud_config_file(path: &PathBuf) -> anyhow::Result<CloudConfigSource> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("read cloud config {}", path.display()))?;
@@ -184,7 +178,7 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
                 let _ = tx.send(ClusterEvent::Subscription(s));
             }
             None => {
-                if let Some(s) = file.as_ref().and_then(cloud_config_subscription) {
+                if let Some(s) = file.as_ref().and_then(crate::collect::cloud_config_subscription) {
                     let _ = tx.send(ClusterEvent::Subscription(s));
                 }
             }
@@ -206,7 +200,7 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
                 async move {
                     // The Secret's subscription starts ARM lists at once, unless a hint names one.
                     let early = |cc: &CloudConfigSource| {
-                        if let (false, Some(s)) = (hinted, cloud_config_subscription(cc)) {
+                        if let (false, Some(s)) = (hinted, crate::collect::cloud_config_subscription(cc)) {
                             let _ = tx.send(ClusterEvent::Subscription(s));
                         }
                     };

@@ -204,13 +204,14 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<Exit> {
         also_write: Vec::new(),
     };
     let cfg = crate::audit::load_config(&report_args)?;
-    let (world, source, stats, plan_source) = match &args.snapshot {
+    let (world, arm_converted, source, stats, plan_source) = match &args.snapshot {
         Some(dir) => {
             let world = azaudit_world::World::load(dir)
                 .with_context(|| format!("read snapshot {}", dir.display()))?;
             crate::audit::report_load_problems(&world);
             (
                 world,
+                None,
                 Source::Snapshot {
                     path: dir.display().to_string(),
                 },
@@ -221,10 +222,16 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<Exit> {
         None => {
             let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
             let c = rt.block_on(crate::live::collect(&args.auth, &args.live, &cfg))?;
-            (c.world, Source::Live, c.stats, "live".to_string())
+            (
+                c.world,
+                c.arm_converted,
+                Source::Live,
+                c.stats,
+                "live".to_string(),
+            )
         }
     };
-    let inv = crate::snapshot::inventory_from_world(&world);
+    let inv = crate::snapshot::inventory_from_collection(&world, arm_converted);
     let mut result = crate::audit::build_result(&inv, source, &report_args, &cfg, stats, started)?;
     if let Some(path) = &args.state {
         // Read only: the ages come from the nightly audits; planning is not an audit run.
