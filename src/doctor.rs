@@ -895,8 +895,6 @@ fn kube_error(e: &kube::Error) -> String {
 }
 
 async fn check_context(d: &mut Doctor, k: &KubeTargets, ctx: &str, loopback_only: bool) {
-    use k8s_openapi::api::core::v1::{Node, Pod, Service};
-    use k8s_openapi::api::discovery::v1::EndpointSlice;
     use kube::api::ListParams;
 
     let server = k.server(ctx).unwrap_or_else(|| "unknown server".into());
@@ -915,51 +913,19 @@ async fn check_context(d: &mut Doctor, k: &KubeTargets, ctx: &str, loopback_only
         }
     };
     let lp = ListParams::default().limit(1);
-    let results: Vec<(&str, &str, Result<usize, kube::Error>)> = vec![
-        (
-            "services",
-            "services (all namespaces)",
-            kube::Api::<Service>::all(client.clone())
-                .list(&lp)
-                .await
-                .map(|l| l.items.len()),
-        ),
-        (
-            "nodes",
-            "nodes",
-            kube::Api::<Node>::all(client.clone())
-                .list(&lp)
-                .await
-                .map(|l| l.items.len()),
-        ),
-        (
-            "endpointslices",
-            "endpointslices.discovery.k8s.io (all namespaces)",
-            kube::Api::<EndpointSlice>::all(client.clone())
-                .list(&lp)
-                .await
-                .map(|l| l.items.len()),
-        ),
-        (
-            "kube-system-pods",
-            "pods in kube-system",
-            kube::Api::<Pod>::namespaced(client.clone(), "kube-system")
-                .list(&lp)
-                .await
-                .map(|l| l.items.len()),
-        ),
-    ];
-    for (id, what, r) in results {
+    // The lists the audit reads (`kube::LISTS`).
+    let mut results = Vec::new();
+    for l in &crate::kube::LISTS {
+        let r = crate::kube::list_page(&client, l.path, &lp)
+            .await
+            .map(|p| p.items.len());
+        results.push((l.doctor.0, l.doctor.1, l.rbac, r));
+    }
+    for (id, what, (resource, ns), r) in results {
         let cid = format!("kubernetes:{ctx}:{id}");
         match r {
             Ok(_) => d.add(cid, section.clone(), Status::Ok, format!("list {what}: ok"), None),
             Err(kube::Error::Api(s)) if s.code == 403 => {
-                let (resource, ns) = match id {
-                    "services" => ("services", ""),
-                    "nodes" => ("nodes", ""),
-                    "endpointslices" => ("endpointslices.discovery.k8s.io", ""),
-                    _ => ("pods", " -n kube-system"),
-                };
                 d.add(
                     cid,
                     section.clone(),

@@ -150,6 +150,73 @@ fn describe(err: &kube::Error, what: &str) -> String {
     }
 }
 
+/// One Kubernetes list the audit reads: what `list_cluster_with` collects and what `azaudit
+/// doctor` checks it may read.
+pub struct KubeList {
+    pub kind: K8sKind,
+    /// The `kind` its objects get.
+    pub object_kind: &'static str,
+    /// The API path (all namespaces, or `kube-system` for Pods).
+    pub path: &'static str,
+    /// How a gap names it.
+    pub what: &'static str,
+    /// `azaudit doctor`'s check id (`kubernetes:<context>:<id>`) and how it names the list.
+    pub doctor: (&'static str, &'static str),
+    /// The RBAC resource and `kubectl` namespace flag to grant `list` on.
+    pub rbac: (&'static str, &'static str),
+}
+
+/// The four lists, in the order their objects are merged.
+pub const LISTS: [KubeList; 4] = [
+    KubeList {
+        kind: K8sKind::Services,
+        object_kind: "Service",
+        path: "/api/v1/services",
+        what: "services",
+        doctor: ("services", "services (all namespaces)"),
+        rbac: ("services", ""),
+    },
+    KubeList {
+        kind: K8sKind::Nodes,
+        object_kind: "Node",
+        path: "/api/v1/nodes",
+        what: "nodes",
+        doctor: ("nodes", "nodes"),
+        rbac: ("nodes", ""),
+    },
+    KubeList {
+        kind: K8sKind::EndpointSlices,
+        object_kind: "EndpointSlice",
+        path: "/apis/discovery.k8s.io/v1/endpointslices",
+        what: "endpointslices",
+        doctor: (
+            "endpointslices",
+            "endpointslices.discovery.k8s.io (all namespaces)",
+        ),
+        rbac: ("endpointslices.discovery.k8s.io", ""),
+    },
+    KubeList {
+        kind: K8sKind::Pods,
+        object_kind: "Pod",
+        path: "/api/v1/namespaces/kube-system/pods",
+        what: "pods in kube-system",
+        doctor: ("kube-system-pods", "pods in kube-system"),
+        rbac: ("pods", " -n kube-system"),
+    },
+];
+
+/// One page of a list, its items as JSON as the API server sent them.
+pub async fn list_page(
+    client: &Client,
+    path: &str,
+    lp: &ListParams,
+) -> Result<ObjectList<Value>, kube::Error> {
+    let req = kube::core::Request::new(path)
+        .list(lp)
+        .map_err(kube::Error::BuildRequest)?;
+    client.request::<ObjectList<Value>>(req).await
+}
+
 /// The cloud config a `kube-system/azure-cloud-provider` Secret holds.
 fn cloud_config_of(t: &Target, s: &Secret) -> Option<CloudConfigSource> {
     let data = s.data.as_ref()?.get("cloud-config")?;
@@ -182,11 +249,7 @@ async fn list_all(
             lp = lp.continue_token(t);
         }
         requests += 1;
-        let page = match kube::core::Request::new(path).list(&lp) {
-            Ok(req) => client.request::<ObjectList<Value>>(req).await,
-            Err(e) => Err(kube::Error::BuildRequest(e)),
-        };
-        let page = match page {
+        let page = match list_page(client, path, &lp).await {
             Ok(p) => p,
             Err(e) => return (objects, requests, Some(e)),
         };
@@ -225,27 +288,13 @@ pub async fn list_cluster_with(t: &Target, early: &(dyn Fn(&CloudConfigSource) +
     if let Ok(Some(cc)) = &secret {
         early(cc);
     }
-    let (services, nodes, slices, pods) = tokio::join!(
-        list_all(&c, "/api/v1/services", "Service", None),
-        list_all(&c, "/api/v1/nodes", "Node", None),
-        list_all(
-            &c,
-            "/apis/discovery.k8s.io/v1/endpointslices",
-            "EndpointSlice",
-            None
-        ),
-        list_all(&c, "/api/v1/namespaces/kube-system/pods", "Pod", None),
-    );
-    for ((objects, requests, error), kind, what) in [
-        (services, K8sKind::Services, "services"),
-        (nodes, K8sKind::Nodes, "nodes"),
-        (slices, K8sKind::EndpointSlices, "endpointslices"),
-        (pods, K8sKind::Pods, "pods in kube-system"),
-    ] {
+    let lists =
+        futures::future::join_all(LISTS.iter().map(|l| list_all(&c, l.path, l.object_kind, None))).await;
+    for (l, (objects, requests, error)) in LISTS.iter().zip(lists) {
         listed.objects.extend(objects);
         listed.requests += requests;
         if let Some(e) = error {
-            listed.failures.push((kind, describe(&e, what)));
+            listed.failures.push((l.kind, describe(&e, l.what)));
         }
     }
     // The cloud config Secret is optional: most audit identities may not read Secrets.
