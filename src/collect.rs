@@ -294,15 +294,17 @@ impl Converter {
     }
 }
 
-/// The `subscriptionId` a cloud config names (keys matched case-insensitively, as the provider
-/// does; a blank value names none).
-pub fn cloud_config_subscription(cc: &CloudConfigSource) -> Option<String> {
-    let v: Value = serde_json::from_str(&cc.text).ok()?;
-    config_subscription(&v)
-}
-
-fn config_subscription(cc: &Value) -> Option<String> {
-    str_at(cc, &["subscriptionId"]).filter(|s| !s.trim().is_empty())
+/// The subscription a cluster is audited in when its config says so: the hint's (azaudit.toml),
+/// else its cloud config's `subscriptionId` (keys matched case-insensitively, as the provider
+/// does; a blank value names none). Nodes' providerIDs come after (see `Plan::add_cluster`).
+pub fn configured_subscription(
+    hint: Option<&str>,
+    cloud_config: Option<&CloudConfigSource>,
+) -> Option<String> {
+    hint.map(str::to_string).or_else(|| {
+        let v: Value = serde_json::from_str(&cloud_config?.text).ok()?;
+        str_at(&v, &["subscriptionId"]).filter(|s| !s.trim().is_empty())
+    })
 }
 
 /// Mutable state of one collection.
@@ -372,11 +374,8 @@ impl Plan {
             .as_ref()
             .and_then(|s| serde_json::from_str(&s.text).ok());
         let (node_sub, node_rg) = infer_from_nodes(&c.objects);
-        let sub = hint
-            .subscription_id
-            .clone()
-            .or_else(|| cc.as_ref().and_then(config_subscription))
-            .or(node_sub);
+        let sub =
+            configured_subscription(hint.subscription_id.as_deref(), c.cloud_config.as_ref()).or(node_sub);
         let rg = hint
             .resource_group
             .clone()
@@ -702,6 +701,30 @@ mod tests {
             let key = p.split('?').next().unwrap().to_ascii_lowercase();
             self.lists.get(&key).cloned().unwrap_or_default()
         }
+    }
+
+    #[test]
+    fn the_configured_subscription_is_the_hint_else_the_cloud_config() {
+        let cc = |text: &str| CloudConfigSource {
+            reference: "k8s://c/kube-system/secrets/azure-cloud-provider".into(),
+            text: text.into(),
+            file_mode: None,
+        };
+        let named = cc(r#"{"SubscriptionID": "s-cc", "resourceGroup": "rg"}"#);
+        assert_eq!(
+            configured_subscription(Some("s-hint"), Some(&named)).as_deref(),
+            Some("s-hint")
+        );
+        assert_eq!(
+            configured_subscription(None, Some(&named)).as_deref(),
+            Some("s-cc")
+        );
+        assert_eq!(
+            configured_subscription(None, Some(&cc(r#"{"subscriptionId": " "}"#))),
+            None
+        );
+        assert_eq!(configured_subscription(None, Some(&cc("not json"))), None);
+        assert_eq!(configured_subscription(None, None), None);
     }
 
     #[tokio::test]

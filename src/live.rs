@@ -167,21 +167,16 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
         tenant_id: auth.identity.tenant_id.clone(),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    // Subscriptions known before any listing: from hints, then from cloud config files.
-    for (t, file) in targets.iter().zip(&file_configs) {
-        let hinted = hints
+    let hint_subscription = |t: &crate::kube::Target| {
+        hints
             .iter()
             .find(|h| h.context == t.name)
-            .and_then(|h| h.subscription_id.clone());
-        match hinted {
-            Some(s) => {
-                let _ = tx.send(ClusterEvent::Subscription(s));
-            }
-            None => {
-                if let Some(s) = file.as_ref().and_then(crate::collect::cloud_config_subscription) {
-                    let _ = tx.send(ClusterEvent::Subscription(s));
-                }
-            }
+            .and_then(|h| h.subscription_id.clone())
+    };
+    // A subscription azaudit.toml names is known before any listing.
+    for t in &targets {
+        if let Some(s) = hint_subscription(t) {
+            let _ = tx.send(ClusterEvent::Subscription(s));
         }
     }
     let k8s_requests = std::sync::atomic::AtomicU64::new(0);
@@ -193,14 +188,14 @@ pub async fn collect(auth_args: &AuthArgs, live: &LiveArgs, cfg: &Config) -> any
             .enumerate()
             .map(|(order, (t, file))| {
                 let tx = tx.clone();
-                let hinted = hints
-                    .iter()
-                    .any(|h| h.context == t.name && h.subscription_id.is_some());
+                let hinted = hint_subscription(t);
                 let k8s_requests = &k8s_requests;
                 async move {
-                    // The Secret's subscription starts ARM lists at once, unless a hint names one.
-                    let early = |cc: &CloudConfigSource| {
-                        if let (false, Some(s)) = (hinted, crate::collect::cloud_config_subscription(cc)) {
+                    // Once the Secret has answered, the subscription the collector will audit
+                    // this cluster in (same precedence: hint, Secret, file) starts its lists.
+                    let early = |secret: Option<&CloudConfigSource>| {
+                        let cc = secret.or(file.as_ref());
+                        if let Some(s) = crate::collect::configured_subscription(hinted.as_deref(), cc) {
                             let _ = tx.send(ClusterEvent::Subscription(s));
                         }
                     };

@@ -273,21 +273,19 @@ pub async fn list_cluster(t: &Target) -> Listed {
     list_cluster_with(t, &|_| {}).await
 }
 
-/// [`list_cluster`], calling `early` with the cloud config as soon as the Secret has answered.
-/// The Secret is asked for alone first: it names the subscription, so it decides when ARM can
-/// start, and it is answered sooner without four lists opening connections beside it (measured:
-/// BENCHMARKS.md). The four lists then go at once; a Secret that cannot be read delays them by
-/// one round trip only.
-pub async fn list_cluster_with(t: &Target, early: &(dyn Fn(&CloudConfigSource) + Sync)) -> Listed {
+/// [`list_cluster`], calling `early` with the cloud config (if the Secret holds one) as soon as
+/// the Secret has answered. The Secret is asked for alone first: it names the subscription, so it
+/// decides when ARM can start, and it is answered sooner without four lists opening connections
+/// beside it (measured: BENCHMARKS.md). The four lists then go at once; a Secret that cannot be
+/// read delays them by one round trip only.
+pub async fn list_cluster_with(t: &Target, early: &(dyn Fn(Option<&CloudConfigSource>) + Sync)) -> Listed {
     let mut listed = Listed::default();
     let c = t.client.clone();
     let secret = Api::<Secret>::namespaced(c.clone(), "kube-system")
         .get_opt("azure-cloud-provider")
         .await
         .map(|s| s.and_then(|s| cloud_config_of(t, &s)));
-    if let Ok(Some(cc)) = &secret {
-        early(cc);
-    }
+    early(secret.as_ref().ok().and_then(Option::as_ref));
     let lists =
         futures::future::join_all(LISTS.iter().map(|l| list_all(&c, l.path, l.object_kind, None))).await;
     for (l, (objects, requests, error)) in LISTS.iter().zip(lists) {
