@@ -471,9 +471,7 @@ pub async fn collect_streaming(
     };
     let mut pending = FuturesUnordered::new();
     for s in &plan.subscriptions {
-        for job in subscription_lists(s) {
-            pending.push(run(job));
-        }
+        pending.extend(subscription_lists(s).into_iter().map(run));
     }
     let mut discovered = false;
     let mut events_open = true;
@@ -484,9 +482,7 @@ pub async fn collect_streaming(
                 Some(ClusterEvent::Subscription(s)) => {
                     if plan.add_subscription(&s) {
                         tracing::debug!(subscription = %s, at_ms = started.elapsed().as_millis() as u64, "subscription named early");
-                        for job in subscription_lists(&s.to_ascii_lowercase()) {
-                            pending.push(run(job));
-                        }
+                        pending.extend(subscription_lists(&s).into_iter().map(run));
                     }
                 }
                 Some(ClusterEvent::Listed(c)) => {
@@ -494,14 +490,10 @@ pub async fn collect_streaming(
                     if let Some(s) = plan.add_cluster(c, &opts.clusters)
                         && plan.add_subscription(&s)
                     {
-                        for job in subscription_lists(&s.to_ascii_lowercase()) {
-                            pending.push(run(job));
-                        }
+                        pending.extend(subscription_lists(&s).into_iter().map(run));
                     }
                     // A scale set this cluster's nodes use may already have been listed.
-                    for job in plan.instance_jobs() {
-                        pending.push(run(job));
-                    }
+                    pending.extend(plan.instance_jobs().into_iter().map(run));
                 }
                 None => {
                     events_open = false;
@@ -509,18 +501,14 @@ pub async fn collect_streaming(
                     if plan.subscriptions.is_empty() {
                         discovered = true;
                         for s in discover(arm, &mut plan).await {
-                            for job in subscription_lists(&s) {
-                                pending.push(run(job));
-                            }
+                            pending.extend(subscription_lists(&s).into_iter().map(run));
                         }
                     }
                 }
             },
             Some((job, r)) = pending.next(), if !pending.is_empty() => {
                 lists += 1;
-                for next in handle(&mut plan, job, r, started) {
-                    pending.push(run(next));
-                }
+                pending.extend(handle(&mut plan, job, r, started).into_iter().map(run));
             }
             else => break,
         }
