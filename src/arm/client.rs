@@ -693,6 +693,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn list_pages_are_read_without_trees_and_with_any_key_case() {
+        let p = ListPage::parse(r#"{"Value": [{"id": "/a"}, {"id": "/b", "properties": {"x": [1]}}], "NEXTLINK": "https://h/next", "other": {"deep": [1, 2]}}"#)
+            .unwrap();
+        assert_eq!(p.value.len(), 2);
+        assert_eq!(p.value[1].get(), r#"{"id": "/b", "properties": {"x": [1]}}"#);
+        assert_eq!(p.next_link.as_deref(), Some("https://h/next"));
+        let last = ListPage::parse(r#"{"value": [], "nextLink": null}"#).unwrap();
+        assert!(last.value.is_empty() && last.next_link.is_none());
+        for not_a_page in [r#"{"id": "/a"}"#, r#"{"value": 3}"#, "[1, 2]", r#"{"value": [1,"#] {
+            let e = ListPage::parse(not_a_page).err().unwrap_or_default();
+            assert!(!e.is_empty(), "{not_a_page} must be refused");
+        }
+    }
+
+    #[test]
     fn loop_keys_ignore_parameter_order_and_path_case() {
         let a = Url::parse("https://h:1/Subscriptions/S/x?api-version=1&$skiptoken=a").unwrap();
         let b = Url::parse("https://h:1/subscriptions/s/x?$skiptoken=a&api-version=1").unwrap();
